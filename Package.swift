@@ -1,0 +1,28 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "dlion",
+    products: [
+        .library(name: "Collectives", targets: ["Collectives"]),
+        .executable(name: "mpi-conformance", targets: ["mpi-conformance"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]
+        ),
+        .target(name: "Collectives", dependencies: ["CMPI"]),
+        .executableTarget(
+            name: "mpi-conformance",
+            dependencies: ["Collectives", "CMPI"],
+            path: "Tests/Conformance"
+        ),
+        .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,103 @@
+import CMPI
+
+/// A nonblocking call in flight.
+///
+/// A request owns references to its call's buffers, so they cannot be freed while MPI still
+/// reads or writes them, and it cannot be copied. Complete it with ``wait()`` (which consumes
+/// it) or poll it with ``test()``. A request dropped without completing is completed by its
+/// `deinit` (`MPI_Wait`), so a call can never be abandoned half done; if that wait fails,
+/// there is no caller left to tell and the process stops with the MPI error.
+public struct Request: ~Copyable {
+    private var handle: MPI_Request?
+    private let call: String
+    private let buffers: [AnyObject]
+
+    init(handle: MPI_Request?, call: String, buffers: [AnyObject]) {
+        self.handle = handle
+        self.call = call
+        self.buffers = buffers
+    }
+
+    /// Whether the call has completed.
+    public var isComplete: Bool { handle == MPI_REQUEST_NULL }
+
+    /// Blocks until the call completes; its receive buffer may then be read.
+    ///
+    /// The corresponding MPI function is `MPI_Wait`.
+    public consuming func wait() throws {
+        guard !isComplete else { return }
+        let code = MPI_Wait(&handle, MPI_STATUS_IGNORE)
+        if code != MPI_SUCCESS {
+            handle = MPI_REQUEST_NULL
+            throw MPIError(function: "MPI_Wait (\(call))", code: code)
+        }
+    }
+
+    /// Returns whether the call has completed, without blocking. Also drives MPI's progress.
+    ///
+    /// The corresponding MPI function is `MPI_Test`.
+    public mutating func test() throws -> Bool {
+        guard !isComplete else { return true }
+        var flag: Int32 = 0
+        try check(MPI_Test(&handle, &flag, MPI_STATUS_IGNORE), "MPI_Test (\(call))")
+        return flag != 0
+    }
+
+    deinit {
+        guard !isComplete, MPI.isStarted, !MPI.isFinalized else { return }
+        var handle = self.handle
+        let code = MPI_Wait(&handle, MPI_STATUS_IGNORE)
+        if code != MPI_SUCCESS {
+            fatalError("a dropped \(call) request failed to complete: \(MPIError(function: "MPI_Wait", code: code))")
+        }
+    }
+}
+
+/// Nonblocking collectives on ``MessageBuffer``s.
+extension Communicator {
+    /// Starts an alltoall: chunk j of `send` goes to rank j; rank j's chunk for this rank
+    /// lands in chunk j of `receive`. Counts as in ``alltoall(_:into:)``.
+    ///
+    /// The corresponding MPI function is `MPI_Ialltoall`.
+    public func startAlltoall<T: MPIScalar>(_ send: MessageBuffer<T>, into receive: MessageBuffer<T>) throws -> Request {
+        let call = "startAlltoall"
+        try MPI.requireRunning(call)
+        let chunk = send.count / size
+        let problem: String?
+        if send.count % size != 0 {
+            problem = "send has \(send.count) elements, not a multiple of the \(size) ranks"
+        } else if receive.count != send.count {
+            problem = "send has \(send.count) elements but receive has \(receive.count); they must match"
+        } else {
+            problem = countProblem(chunk, "each chunk")
+        }
+        try agree(call, localProblem: problem, values: [AgreedValue(name: "element count", value: send.count)])
+        var handle: MPI_Request? = nil
+        try check(MPI_Ialltoall(send.storage.baseAddress, Int32(chunk), T.mpiDatatype,
+                                receive.storage.baseAddress, Int32(chunk), T.mpiDatatype, self.handle, &handle),
+                  "MPI_Ialltoall")
+        let bytes = (size - 1) * chunk * MemoryLayout<T>.stride
+        recordTraffic(sent: bytes, received: bytes)
+        return Request(handle: handle, call: "alltoall", buffers: [send, receive])
+    }
+
+    /// Starts an allgather: every rank's `send` lands, in rank order, in `receive`, which must
+    /// hold `size × send.count` elements.
+    ///
+    /// The corresponding MPI function is `MPI_Iallgather`.
+    public func startAllgather<T: MPIScalar>(_ send: MessageBuffer<T>, into receive: MessageBuffer<T>) throws -> Request {
+        let call = "startAllgather"
+        try MPI.requireRunning(call)
+        let problem = receive.count != send.count * size
+            ? "receive has \(receive.count) elements but must hold \(size) ranks × \(send.count) = \(size * send.count)"
+            : countProblem(send.count, "send")
+        try agree(call, localProblem: problem, values: [AgreedValue(name: "element count", value: send.count)])
+        var handle: MPI_Request? = nil
+        try check(MPI_Iallgather(send.storage.baseAddress, Int32(send.count), T.mpiDatatype,
+                                 receive.storage.baseAddress, Int32(send.count), T.mpiDatatype, self.handle, &handle),
+                  "MPI_Iallgather")
+        let bytes = (size - 1) * send.count * MemoryLayout<T>.stride
+        recordTraffic(sent: bytes, received: bytes)
+        return Request(handle: handle, call: "allgather", buffers: [send, receive])
+    }
+}
