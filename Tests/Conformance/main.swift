@@ -30,6 +30,7 @@ do {
 
     MPILayerChecks(harness: harness).runAll()
     BadInputChecks(harness: harness).runAll()
+    SignAllreduceChecks(harness: harness).runAll()
 
     let allPassed = try harness.finish()
     try MPI.finalize()

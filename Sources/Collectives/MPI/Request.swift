@@ -72,6 +72,11 @@ extension Communicator {
             problem = countProblem(chunk, "each chunk")
         }
         try agree(call, localProblem: problem, values: [AgreedValue(name: "element count", value: send.count)])
+        return try issueAlltoall(send, into: receive, chunk: chunk)
+    }
+
+    /// `MPI_Ialltoall` of the first `size × chunk` elements of each buffer, unchecked.
+    func issueAlltoall<T: MPIScalar>(_ send: MessageBuffer<T>, into receive: MessageBuffer<T>, chunk: Int) throws -> Request {
         var handle: MPI_Request? = nil
         try check(MPI_Ialltoall(send.storage.baseAddress, Int32(chunk), T.mpiDatatype,
                                 receive.storage.baseAddress, Int32(chunk), T.mpiDatatype, self.handle, &handle),
@@ -92,11 +97,17 @@ extension Communicator {
             ? "receive has \(receive.count) elements but must hold \(size) ranks × \(send.count) = \(size * send.count)"
             : countProblem(send.count, "send")
         try agree(call, localProblem: problem, values: [AgreedValue(name: "element count", value: send.count)])
+        return try issueAllgather(send, into: receive, count: send.count)
+    }
+
+    /// `MPI_Iallgather` of the first `count` elements of `send` into the first
+    /// `size × count` of `receive`, unchecked.
+    func issueAllgather<T: MPIScalar>(_ send: MessageBuffer<T>, into receive: MessageBuffer<T>, count: Int) throws -> Request {
         var handle: MPI_Request? = nil
-        try check(MPI_Iallgather(send.storage.baseAddress, Int32(send.count), T.mpiDatatype,
-                                 receive.storage.baseAddress, Int32(send.count), T.mpiDatatype, self.handle, &handle),
+        try check(MPI_Iallgather(send.storage.baseAddress, Int32(count), T.mpiDatatype,
+                                 receive.storage.baseAddress, Int32(count), T.mpiDatatype, self.handle, &handle),
                   "MPI_Iallgather")
-        let bytes = (size - 1) * send.count * MemoryLayout<T>.stride
+        let bytes = (size - 1) * count * MemoryLayout<T>.stride
         recordTraffic(sent: bytes, received: bytes)
         return Request(handle: handle, call: "allgather", buffers: [send, receive])
     }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds, runs the unit tests, the multi-rank
+# conformance suite at 1, 2, 3, 4, 8 and 16 ranks, and the example package under mpirun.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ci/setup.sh
+start=$(date +%s)
+
+swift build -c release
+swift test
+
+passed=0
+failed=0
+for ranks in 1 2 3 4 8 16; do
+    echo "== conformance at $ranks ranks"
+    log=$(mktemp)
+    status=0
+    timeout 600 ci/mpirun -np "$ranks" .build/release/mpi-conformance 2>&1 | tee "$log" || status=$?
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1 || true)
+    rm -f "$log"
+    if [[ -z "$summary" || $status -ne 0 ]]; then
+        echo "conformance at $ranks ranks failed (exit $status)"
+        failed=$((failed + 1))
+        continue
+    fi
+    passed=$((passed + ${summary%% passed*}))
+    rest=${summary#*, }
+    failed=$((failed + ${rest%% failed}))
+done
+
+echo "== example package (links Collectives from outside, runs under mpirun -np 4)"
+(cd examples && swift build -c release)
+ci/mpirun -np 4 examples/.build/release/collectives-example
+
+echo "== done in $(( $(date +%s) - start )) s"
+echo "conformance: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

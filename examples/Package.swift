@@ -1,0 +1,17 @@
+// swift-tools-version:6.0
+// Uses dlion from outside, as any other SwiftPM package would.
+import PackageDescription
+
+let package = Package(
+    name: "dlion-examples",
+    dependencies: [
+        .package(name: "dlion", path: ".."),
+    ],
+    targets: [
+        .executableTarget(
+            name: "collectives-example",
+            dependencies: [.product(name: "Collectives", package: "dlion")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
