@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Collectives", targets: ["Collectives"]),
         .executable(name: "mpi-conformance", targets: ["mpi-conformance"]),
+        .executable(name: "collectives-bench", targets: ["collectives-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -21,6 +22,11 @@ let package = Package(
             name: "mpi-conformance",
             dependencies: ["Collectives", "CMPI"],
             path: "Tests/Conformance"
+        ),
+        .executableTarget(
+            name: "collectives-bench",
+            dependencies: ["Collectives", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "benchmarks/collectives-bench"
         ),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
     ],

@@ -137,13 +137,10 @@ public final class SignAllreduce {
         }
         func unpack(_ index: Int) {
             let segment = segments[index]
-            let gathered = workspace.gathered[index % 2].storage.baseAddress!
-            let chunk = segment.chunkWords, planes = plan.resultPlanes
+            let gathered = GatheredPlanes(base: workspace.gathered[index % 2].storage.baseAddress!,
+                                          chunkWords: segment.chunkWords, planes: plan.resultPlanes)
             SignKernels.unpack(wordCount: segment.wordCount, firstCoordinate: segment.firstWord * 64,
-                               decoding: decoding, into: sink) { plane, word in
-                let owner = word / chunk
-                return gathered[(owner * planes + plane) * chunk + word - owner * chunk]
-            }
+                               decoding: decoding, into: sink, gathered)
         }
         func exchange(_ index: Int) throws -> Request {
             try communicator.issueAlltoall(workspace.send[index % 2], into: workspace.received[index % 2],

@@ -61,6 +61,9 @@ enum ResultDecoding: Equatable {
 
 /// The pack and unpack kernels: floats to sign bits and result bits to floats, 16 lanes at a
 /// time with no per-bit branches.
+///
+/// The loops are generic over small lane loaders and storers rather than closures, so that
+/// each specialization inlines completely and the 16-lane vectors stay in registers.
 enum SignKernels {
     /// Packs the signs of coordinates `coordinates` of `source` into `words` (64 a word;
     /// `coordinates.lowerBound` must be a multiple of 64). Coordinates past the end of the
@@ -73,21 +76,13 @@ enum SignKernels {
         let firstWord = coordinates.lowerBound / 64
         switch source {
         case .values(let values):
-            let base = UnsafeRawPointer(values.baseAddress! + coordinates.lowerBound)
-            packWords(fullWords, firstWord: firstWord, into: words, policy: policy, randomKey: randomKey) { offset in
-                base.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
-            }
+            let loader = ValueLanes(base: UnsafeRawPointer(values.baseAddress! + coordinates.lowerBound))
+            packWords(fullWords, firstWord: firstWord, into: words, policy: policy, randomKey: randomKey, loader)
         case .lionMomentum(let momentum, let gradient, let beta1, let beta2):
-            let m = UnsafeMutableRawPointer(momentum.baseAddress! + coordinates.lowerBound)
-            let g = UnsafeRawPointer(gradient.baseAddress! + coordinates.lowerBound)
-            let b1 = SIMD16<Float>(repeating: beta1), c1 = SIMD16<Float>(repeating: 1 - beta1)
-            let b2 = SIMD16<Float>(repeating: beta2), c2 = SIMD16<Float>(repeating: 1 - beta2)
-            packWords(fullWords, firstWord: firstWord, into: words, policy: policy, randomKey: randomKey) { offset in
-                let mv = m.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
-                let gv = g.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
-                m.storeBytes(of: b2 * mv + c2 * gv, toByteOffset: offset * 4, as: SIMD16<Float>.self)
-                return b1 * mv + c1 * gv
-            }
+            let loader = LionDirectionLanes(momentum: UnsafeMutableRawPointer(momentum.baseAddress! + coordinates.lowerBound),
+                                            gradient: UnsafeRawPointer(gradient.baseAddress! + coordinates.lowerBound),
+                                            beta1: beta1, beta2: beta2)
+            packWords(fullWords, firstWord: firstWord, into: words, policy: policy, randomKey: randomKey, loader)
         }
         // The remaining words (a partial one, then pure padding) go through a zero-padded copy.
         for word in fullWords..<wordCount {
@@ -97,10 +92,8 @@ enum SignKernels {
                 for lane in 0..<64 where start + lane < min(coordinates.upperBound, source.count) {
                     lanes[lane] = scalarSignInput(source, start + lane)
                 }
-                let base = UnsafeRawPointer(lanes.baseAddress!)
-                packWords(1, firstWord: firstWord + word, into: words + word, policy: policy, randomKey: randomKey) { offset in
-                    base.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
-                }
+                packWords(1, firstWord: firstWord + word, into: words + word, policy: policy, randomKey: randomKey,
+                          ValueLanes(base: UnsafeRawPointer(lanes.baseAddress!)))
             }
         }
     }
@@ -117,69 +110,57 @@ enum SignKernels {
         }
     }
 
-    /// Packs `wordCount` words; `load(offset)` returns the 16 floats starting at `offset`
-    /// (a multiple of 16, relative to the first word).
     @inline(__always)
-    private static func packWords(_ wordCount: Int, firstWord: Int, into words: UnsafeMutablePointer<UInt64>,
-                                  policy: ZeroSignPolicy, randomKey: UInt64,
-                                  load: (Int) -> SIMD16<Float>) {
-        let zero = SIMD16<Float>(repeating: 0)
-        switch policy {
-        case .positive:
-            for word in 0..<wordCount {
-                var negative: UInt64 = 0
-                for quarter in 0..<4 {
-                    negative |= SignBits.moveMask(load(word * 64 + quarter * 16) .< zero) << UInt64(quarter * 16)
-                }
+    private static func packWords<Lanes: LaneLoader>(_ wordCount: Int, firstWord: Int, into words: UnsafeMutablePointer<UInt64>,
+                                                     policy: ZeroSignPolicy, randomKey: UInt64, _ lanes: Lanes) {
+        for word in 0..<wordCount {
+            let quarters = (lanes.load(word * 64), lanes.load(word * 64 + 16),
+                            lanes.load(word * 64 + 32), lanes.load(word * 64 + 48))
+            let bits = (unsafeBitCast(quarters.0, to: SIMD16<Int32>.self), unsafeBitCast(quarters.1, to: SIMD16<Int32>.self),
+                        unsafeBitCast(quarters.2, to: SIMD16<Int32>.self), unsafeBitCast(quarters.3, to: SIMD16<Int32>.self))
+            let negative = SignBits.moveMask(bits.0 &>> 31) | SignBits.moveMask(bits.1 &>> 31) << 16
+                | SignBits.moveMask(bits.2 &>> 31) << 32 | SignBits.moveMask(bits.3 &>> 31) << 48
+            let unsigned = (SignBits.noSignLanes(bits.0), SignBits.noSignLanes(bits.1),
+                            SignBits.noSignLanes(bits.2), SignBits.noSignLanes(bits.3))
+            // Most words hold no zero or NaN: their no-sign mask is built only when the cheap
+            // any-test finds one.
+            guard SignBits.anySignBit(unsigned.0 | unsigned.1 | unsigned.2 | unsigned.3) else {
                 words[word] = ~negative
+                continue
             }
-        case .random:
-            for word in 0..<wordCount {
-                var positive: UInt64 = 0
-                var negative: UInt64 = 0
-                for quarter in 0..<4 {
-                    let v = load(word * 64 + quarter * 16)
-                    positive |= SignBits.moveMask(v .> zero) << UInt64(quarter * 16)
-                    negative |= SignBits.moveMask(v .< zero) << UInt64(quarter * 16)
-                }
-                let noSign = ~(positive | negative)
-                words[word] = positive | (noSign & SignBits.random(key: randomKey, index: firstWord + word))
+            let noSign = SignBits.moveMask(unsigned.0 &>> 31) | SignBits.moveMask(unsigned.1 &>> 31) << 16
+                | SignBits.moveMask(unsigned.2 &>> 31) << 32 | SignBits.moveMask(unsigned.3 &>> 31) << 48
+            switch policy {
+            case .positive:
+                words[word] = ~(negative & ~noSign)
+            case .random:
+                words[word] = (~negative & ~noSign) | (noSign & SignBits.random(key: randomKey, index: firstWord + word))
             }
         }
     }
 
-    /// Decodes result words `0..<wordCount` of a segment into `sink`, starting at sink
+    /// Decodes result words `0..<wordCount` of `planes` into `sink`, starting at sink
     /// coordinate `firstCoordinate` and stopping at the sink's end.
-    ///
-    /// `planeWord(p, w)` returns plane `p`'s bits for segment word `w`.
-    static func unpack(wordCount: Int, firstCoordinate: Int, decoding: ResultDecoding, into sink: SignSink,
-                       planeWord: (Int, Int) -> UInt64) {
+    static func unpack<Planes: PlaneReader>(wordCount: Int, firstCoordinate: Int, decoding: ResultDecoding,
+                                            into sink: SignSink, _ planes: Planes) {
         let end = min(sink.count, firstCoordinate + wordCount * 64)
         guard end > firstCoordinate else { return }
         let fullWords = (end - firstCoordinate) / 64
         switch sink {
         case .values(let output):
-            let base = UnsafeMutableRawPointer(output.baseAddress! + firstCoordinate)
-            decodeWords(fullWords, decoding: decoding, planeWord: planeWord) { offset, delta in
-                base.storeBytes(of: delta, toByteOffset: offset * 4, as: SIMD16<Float>.self)
-            }
+            let lanes = ValueStore(base: UnsafeMutableRawPointer(output.baseAddress! + firstCoordinate))
+            decodeWords(fullWords, decoding: decoding, planes, lanes)
         case .lionUpdate(let parameters, let learningRate, let weightDecay):
-            let base = UnsafeMutableRawPointer(parameters.baseAddress! + firstCoordinate)
-            let decay = SIMD16<Float>(repeating: 1 - learningRate * weightDecay)
-            let step = SIMD16<Float>(repeating: learningRate)
-            decodeWords(fullWords, decoding: decoding, planeWord: planeWord) { offset, delta in
-                let x = base.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
-                base.storeBytes(of: x * decay - step * delta, toByteOffset: offset * 4, as: SIMD16<Float>.self)
-            }
+            let lanes = LionUpdateStore(base: UnsafeMutableRawPointer(parameters.baseAddress! + firstCoordinate),
+                                        decay: 1 - learningRate * weightDecay, learningRate: learningRate)
+            decodeWords(fullWords, decoding: decoding, planes, lanes)
         }
         // A final partial word, lane by lane.
         let tailStart = firstCoordinate + fullWords * 64
         guard tailStart < end else { return }
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { lanes in
-            let base = UnsafeMutableRawPointer(lanes.baseAddress!)
-            decodeWords(1, decoding: decoding, planeWord: { planeWord($0, fullWords + $1) }) { offset, delta in
-                base.storeBytes(of: delta, toByteOffset: offset * 4, as: SIMD16<Float>.self)
-            }
+            decodeWords(1, decoding: decoding, OffsetPlanes(planes: planes, firstWord: fullWords),
+                        ValueStore(base: UnsafeMutableRawPointer(lanes.baseAddress!)))
             for index in tailStart..<end {
                 let delta = lanes[index - tailStart]
                 switch sink {
@@ -192,42 +173,144 @@ enum SignKernels {
         }
     }
 
-    /// Decodes `wordCount` words, handing each 16 lanes of Δ to `store(offset, Δ)`.
     @inline(__always)
-    private static func decodeWords(_ wordCount: Int, decoding: ResultDecoding, planeWord: (Int, Int) -> UInt64,
-                                    store: (Int, SIMD16<Float>) -> Void) {
-        let plus = SIMD16<Float>(repeating: 1), minus = SIMD16<Float>(repeating: -1)
-        let zero = SIMD16<Float>(repeating: 0)
+    private static func decodeWords<Planes: PlaneReader, Lanes: LaneStorer>(_ wordCount: Int, decoding: ResultDecoding,
+                                                                           _ planes: Planes, _ lanes: Lanes) {
+        let plusOne = SIMD16<Int32>(repeating: 0x3F80_0000)  // the bits of +1.0
+        let signBit = SIMD16<Int32>(repeating: Int32(bitPattern: 0x8000_0000))
         switch decoding {
         case .sign:
-            for word in 0..<wordCount {
-                let bits = planeWord(0, word)
-                for quarter in 0..<4 {
-                    let positive = SignBits.lanesSet(bits >> UInt64(quarter * 16))
-                    store(word * 64 + quarter * 16, minus.replacing(with: plus, where: positive))
+            // Eight signs a table lookup: 256 entries of 8 floats, 8 KiB, stay in L1.
+            SignBits.signTable.withUnsafeBufferPointer { table in
+                for word in 0..<wordCount {
+                    let bits = planes.word(plane: 0, word: word)
+                    for quarter in 0..<4 {
+                        let low = table[Int(truncatingIfNeeded: bits >> UInt64(quarter * 16)) & 0xFF]
+                        let high = table[Int(truncatingIfNeeded: bits >> UInt64(quarter * 16 + 8)) & 0xFF]
+                        lanes.store(word * 64 + quarter * 16, SIMD16(lowHalf: low, highHalf: high))
+                    }
                 }
             }
         case .ternary:
             for word in 0..<wordCount {
-                let signs = planeWord(0, word), nonzero = planeWord(1, word)
+                let signs = planes.word(plane: 0, word: word), nonzero = planes.word(plane: 1, word: word)
                 for quarter in 0..<4 {
                     let shift = UInt64(quarter * 16)
-                    let signed = minus.replacing(with: plus, where: SignBits.lanesSet(signs >> shift))
-                    store(word * 64 + quarter * 16, zero.replacing(with: signed, where: SignBits.lanesSet(nonzero >> shift)))
+                    let negative = ~SignBits.lanesSet(signs >> shift) & signBit
+                    let value = (plusOne | negative) & SignBits.lanesSet(nonzero >> shift)
+                    lanes.store(word * 64 + quarter * 16, unsafeBitCast(value, to: SIMD16<Float>.self))
                 }
             }
-        case .count(let planes, let ranks):
+        case .count(let planeCount, let ranks):
             let total = SIMD16<Float>(repeating: Float(ranks))
             for word in 0..<wordCount {
                 for quarter in 0..<4 {
-                    var count = SIMD16<Float>(repeating: 0)
-                    for plane in 0..<planes {
-                        let set = SignBits.lanesSet(planeWord(plane, word) >> UInt64(quarter * 16))
-                        count = count.replacing(with: count + SIMD16<Float>(repeating: Float(1 << plane)), where: set)
+                    var count = SIMD16<Int32>(repeating: 0)
+                    for plane in 0..<planeCount {
+                        let set = SignBits.lanesSet(planes.word(plane: plane, word: word) >> UInt64(quarter * 16))
+                        count &+= set & SIMD16(repeating: Int32(1) << Int32(plane))
                     }
-                    store(word * 64 + quarter * 16, (count + count - total) / total)
+                    let votes = SIMD16<Float>(count)
+                    lanes.store(word * 64 + quarter * 16, (votes + votes - total) / total)
                 }
             }
         }
     }
+}
+
+/// Supplies 16 floats at a time to the pack loop.
+protocol LaneLoader {
+    /// The 16 values starting `offset` floats after the loader's start.
+    func load(_ offset: Int) -> SIMD16<Float>
+}
+
+/// Loads plain values.
+struct ValueLanes: LaneLoader {
+    let base: UnsafeRawPointer
+
+    @inline(__always)
+    func load(_ offset: Int) -> SIMD16<Float> { base.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self) }
+}
+
+/// Computes Lion's direction β1·m + (1−β1)·g and stores the new momentum β2·m + (1−β2)·g.
+struct LionDirectionLanes: LaneLoader {
+    let momentum: UnsafeMutableRawPointer
+    let gradient: UnsafeRawPointer
+    let beta1: Float
+    let beta2: Float
+
+    @inline(__always)
+    func load(_ offset: Int) -> SIMD16<Float> {
+        let m = momentum.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
+        let g = gradient.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
+        momentum.storeBytes(of: beta2 * m + (1 - beta2) * g, toByteOffset: offset * 4, as: SIMD16<Float>.self)
+        return beta1 * m + (1 - beta1) * g
+    }
+}
+
+/// Receives 16 decoded Δ values at a time from the unpack loop.
+protocol LaneStorer {
+    /// Takes the Δ of the 16 coordinates starting `offset` floats after the storer's start.
+    func store(_ offset: Int, _ delta: SIMD16<Float>)
+}
+
+/// Writes Δ.
+struct ValueStore: LaneStorer {
+    let base: UnsafeMutableRawPointer
+
+    @inline(__always)
+    func store(_ offset: Int, _ delta: SIMD16<Float>) {
+        base.storeBytes(of: delta, toByteOffset: offset * 4, as: SIMD16<Float>.self)
+    }
+}
+
+/// Applies x ← x·(1 − ηλ) − η·Δ.
+struct LionUpdateStore: LaneStorer {
+    let base: UnsafeMutableRawPointer
+    let decay: Float
+    let learningRate: Float
+
+    @inline(__always)
+    func store(_ offset: Int, _ delta: SIMD16<Float>) {
+        let x = base.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
+        base.storeBytes(of: x * decay - learningRate * delta, toByteOffset: offset * 4, as: SIMD16<Float>.self)
+    }
+}
+
+/// Reads the bit planes of a result.
+protocol PlaneReader {
+    /// Plane `plane`'s bits for word `word`.
+    func word(plane: Int, word: Int) -> UInt64
+}
+
+/// Planes stored one after another, `stride` words apart.
+struct ContiguousPlanes: PlaneReader {
+    let base: UnsafePointer<UInt64>
+    let stride: Int
+
+    @inline(__always)
+    func word(plane: Int, word: Int) -> UInt64 { base[plane * stride + word] }
+}
+
+/// The planes of an allgathered result: owner r's block holds all planes of its chunk of
+/// `chunkWords` words.
+struct GatheredPlanes: PlaneReader {
+    let base: UnsafePointer<UInt64>
+    let chunkWords: Int
+    let planes: Int
+
+    @inline(__always)
+    func word(plane: Int, word: Int) -> UInt64 {
+        let owner = word / chunkWords
+        return base[(owner * planes + plane) * chunkWords + word - owner * chunkWords]
+    }
+}
+
+/// Another reader's planes seen from word `firstWord` on.
+struct OffsetPlanes<Planes: PlaneReader>: PlaneReader {
+    let planes: Planes
+    let firstWord: Int
+
+    @inline(__always)
+    func word(plane: Int, word: Int) -> UInt64 { planes.word(plane: plane, word: firstWord + word) }
 }

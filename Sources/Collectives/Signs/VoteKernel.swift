@@ -3,8 +3,13 @@
 ///
 /// Bit j of plane p of the counter holds bit p of coordinate j's count, so adding a row of
 /// 64 votes is a ripple-carry over ⌈log2(N+1)⌉ planes of whole words: three word operations
-/// a plane, never a loop over bits.
+/// a plane, never a loop over bits. Words are processed in blocks with the plane loop
+/// outside the word loop, so each inner loop is a straight run over a block that the
+/// compiler vectorizes.
 enum VoteKernel {
+    /// Words per block: the counter planes and carries of a block stay in L1.
+    static let blockWords = 128
+
     /// Votes `chunkWords` words. Row r (rank r's bits for this chunk) starts at
     /// `rows + r * chunkWords`. Writes `reduction.resultPlanes(ranks:)` planes of
     /// `chunkWords` words each to `result`, plane p at `result + p * chunkWords`.
@@ -12,56 +17,74 @@ enum VoteKernel {
     static func vote(rows: UnsafePointer<UInt64>, ranks: Int, chunkWords: Int, reduction: SignReduction,
                      tieKey: UInt64, firstWord: Int, into result: UnsafeMutablePointer<UInt64>) {
         let planes = reduction.countPlanes(ranks: ranks)
-        let majority = ranks / 2 + 1
-        let half = ranks / 2
-        let tiesPossible = ranks % 2 == 0
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: planes) { counter in
-            for word in 0..<chunkWords {
-                counter.initialize(repeating: 0)
-                for row in 0..<ranks {
-                    var carry = rows[row * chunkWords + word]
-                    for plane in 0..<planes {
-                        let next = counter[plane] & carry
-                        counter[plane] ^= carry
-                        carry = next
-                    }
-                }
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (planes + 3) * blockWords) { scratch in
+            let counter = scratch.baseAddress!
+            let carry = counter + planes * blockWords
+            let above = carry + blockWords
+            let equal = above + blockWords
+            for blockStart in stride(from: 0, to: chunkWords, by: blockWords) {
+                let width = min(blockWords, chunkWords - blockStart)
+                count(rows: rows + blockStart, ranks: ranks, rowStride: chunkWords, width: width,
+                      planes: planes, counter: counter, carry: carry)
+                let output = result + blockStart
                 switch reduction {
                 case .majorityVote(let ties):
-                    let (above, atMajority) = compare(counter, with: majority)
-                    let winners = above | atMajority
-                    if !tiesPossible {
-                        result[word] = winners
-                    } else if ties == .randomTieBreak {
-                        let tied = compare(counter, with: half).equal
-                        result[word] = winners | (tied & SignBits.random(key: tieKey, index: firstWord + word))
+                    compare(counter, planes: planes, width: width, with: ranks / 2 + 1, greater: above, equal: equal)
+                    for word in 0..<width { output[word] = above[word] | equal[word] }
+                    guard ranks % 2 == 0 else { continue }
+                    compare(counter, planes: planes, width: width, with: ranks / 2, greater: above, equal: equal)
+                    if ties == .randomTieBreak {
+                        for word in 0..<width {
+                            output[word] |= equal[word] & SignBits.random(key: tieKey, index: firstWord + blockStart + word)
+                        }
                     } else {
-                        result[word] = winners
-                        result[chunkWords + word] = ~compare(counter, with: half).equal
+                        for word in 0..<width { output[chunkWords + word] = ~equal[word] }
                     }
                 case .average:
-                    for plane in 0..<planes { result[plane * chunkWords + word] = counter[plane] }
+                    for plane in 0..<planes {
+                        (result + plane * chunkWords + blockStart).update(from: counter + plane * blockWords, count: width)
+                    }
                 }
             }
         }
     }
 
-    /// For each of 64 bit-sliced counts, whether it is greater than, and whether it equals,
-    /// the constant `value`: a most-significant-plane-first comparison.
+    /// Adds the rows' bits for `width` words into `planes` zeroed counter planes.
     @inline(__always)
-    private static func compare(_ counter: UnsafeMutableBufferPointer<UInt64>, with value: Int) -> (greater: UInt64, equal: UInt64) {
-        var greater: UInt64 = 0
-        var equal: UInt64 = ~0
-        for plane in stride(from: counter.count - 1, through: 0, by: -1) {
-            if (value >> plane) & 1 == 1 {
-                equal &= counter[plane]
-            } else {
-                greater |= equal & counter[plane]
-                equal &= ~counter[plane]
+    private static func count(rows: UnsafePointer<UInt64>, ranks: Int, rowStride: Int, width: Int, planes: Int,
+                              counter: UnsafeMutablePointer<UInt64>, carry: UnsafeMutablePointer<UInt64>) {
+        counter.update(repeating: 0, count: planes * blockWords)
+        for row in 0..<ranks {
+            carry.update(from: rows + row * rowStride, count: width)
+            for plane in 0..<planes {
+                let bits = counter + plane * blockWords
+                for word in 0..<width {
+                    let next = bits[word] & carry[word]
+                    bits[word] ^= carry[word]
+                    carry[word] = next
+                }
             }
         }
+    }
+
+    /// For each of the 64 counts in each of `width` words, whether it is greater than, and
+    /// whether it equals, the constant `value`: a most-significant-plane-first comparison.
+    @inline(__always)
+    private static func compare(_ counter: UnsafeMutablePointer<UInt64>, planes: Int, width: Int, with value: Int,
+                                greater: UnsafeMutablePointer<UInt64>, equal: UnsafeMutablePointer<UInt64>) {
+        greater.update(repeating: 0, count: width)
         // A value too wide for the planes is greater than every count.
-        if value >> counter.count != 0 { return (0, 0) }
-        return (greater, equal)
+        equal.update(repeating: value >> planes == 0 ? ~0 : 0, count: width)
+        for plane in stride(from: planes - 1, through: 0, by: -1) {
+            let bits = counter + plane * blockWords
+            if (value >> plane) & 1 == 1 {
+                for word in 0..<width { equal[word] &= bits[word] }
+            } else {
+                for word in 0..<width {
+                    greater[word] |= equal[word] & bits[word]
+                    equal[word] &= ~bits[word]
+                }
+            }
+        }
     }
 }

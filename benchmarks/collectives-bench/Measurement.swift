@@ -1,0 +1,48 @@
+import Collectives
+
+/// One benchmark row: an operation at one size, timed on every rank.
+struct Row {
+    let op: String
+    let ranks: Int
+    let count: Int
+    let timeMin: Double
+    let timeAvg: Double
+    let timeMax: Double
+    let bytesSentPerRank: Int
+    var speedupVsFP32: Double?
+
+    /// Bytes of the fp32 input, the nccl-tests "size" that algbw divides.
+    var payloadBytes: Int { count * 4 }
+    var algorithmBandwidth: Double { timeAvg > 0 ? Double(payloadBytes) / timeAvg / 1e9 : 0 }
+    var busBandwidth: Double { algorithmBandwidth * 2 * Double(ranks - 1) / Double(ranks) }
+
+    var json: String {
+        let speedup = speedupVsFP32.map { String(format3($0)) } ?? "null"
+        return "{\"op\":\"\(op)\",\"ranks\":\(ranks),\"count\":\(count),\"bytes\":\(payloadBytes)"
+            + ",\"time_us_min\":\(format3(timeMin * 1e6)),\"time_us_avg\":\(format3(timeAvg * 1e6)),\"time_us_max\":\(format3(timeMax * 1e6))"
+            + ",\"algbw_GBps\":\(format3(algorithmBandwidth)),\"busbw_GBps\":\(format3(busBandwidth))"
+            + ",\"bytes_sent_per_rank\":\(bytesSentPerRank),\"speedup_vs_fp32\":\(speedup)}"
+    }
+}
+
+/// A number with three decimals.
+func format3(_ value: Double) -> String {
+    let scaled = (value * 1000).rounded() / 1000
+    return "\(scaled)"
+}
+
+/// The median of `values`.
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/// Min, mean and max over ranks of this rank's `value`.
+func acrossRanks(_ value: Double, _ world: Communicator) throws -> (min: Double, avg: Double, max: Double) {
+    let low = try world.allreduce([value], operation: .min)[0]
+    let high = try world.allreduce([value], operation: .max)[0]
+    let sum = try world.allreduce([value], operation: .sum)[0]
+    return (low, sum / Double(world.size), high)
+}

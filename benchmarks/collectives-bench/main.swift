@@ -1,0 +1,110 @@
+// collectives-bench: OSU/nccl-tests-style timings of the compressed collectives against fp32
+// MPI_Allreduce measured in the same run. Run under mpirun:
+//   ci/mpirun -np 4 .build/release/collectives-bench --min-count 1024 --max-count 16777216
+import ArgumentParser
+import Collectives
+
+struct CollectivesBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collectives-bench",
+        abstract: "Times the sign allreduce and compressed allgather against fp32 MPI_Allreduce.",
+        discussion: """
+            Sizes double from --min-count to --max-count floats per rank. At each size the operations \
+            run in interleaved rounds after --warmup discarded rounds; each rank takes the median of its \
+            per-call times, and a row reports min/avg/max of those over ranks, algbw = 4·count/t, \
+            busbw = algbw·2(N−1)/N (nccl-tests' allreduce convention), the bytes each rank sent as \
+            counted by the communicator, and the speedup over fp32 MPI_Allreduce at that size.
+            """)
+
+    @Option(help: "Smallest count of floats per rank.")
+    var minCount = 1 << 10
+
+    @Option(help: "Largest count of floats per rank.")
+    var maxCount = 1 << 24
+
+    @Option(help: "Timed rounds per size (default: 50 for small sizes, falling to 5 at 16 Mi floats).")
+    var iterations: Int?
+
+    @Option(help: "Discarded warm-up rounds per size.")
+    var warmup = 2
+
+    @Option(parsing: .upToNextOption,
+            help: "Operations to time: \(Operation.allCases.map(\.rawValue).joined(separator: ", ")). fp32-allreduce always runs.")
+    var ops: [String] = [Operation.fp32, .majority, .average, .naive, .ternaryAllgather].map(\.rawValue)
+
+    @Flag(help: "Print one JSON object per (operation, size) row instead of a table.")
+    var json = false
+
+    @Flag(help: "Run the pack/unpack kernel micro-benchmark on one rank instead.")
+    var kernels = false
+
+    func validate() throws {
+        guard minCount >= 0, maxCount >= minCount else {
+            throw ValidationError("--min-count (\(minCount)) must be ≥ 0 and ≤ --max-count (\(maxCount))")
+        }
+        if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be ≥ 0") }
+        for op in ops where Operation(rawValue: op) == nil {
+            throw ValidationError("unknown operation '\(op)'; choose from \(Operation.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        try MPI.start()
+        let world = try MPI.world()
+        if kernels {
+            if world.rank == 0 { try KernelBenchmark(repetitions: iterations ?? 21).run(counts: [1 << 18, maxCount]) }
+            return
+        }
+        let operations = [Operation.fp32] + ops.compactMap(Operation.init(rawValue:)).filter { $0 != .fp32 }
+        if world.rank == 0 && !json {
+            print("# collectives-bench: \(world.size) ranks; times in µs (min/avg/max over ranks of per-rank medians)")
+            print("op".padded(24) + "count".padded(10) + "min".padded(10) + "avg".padded(10) + "max".padded(10)
+                  + "algbw".padded(8) + "busbw".padded(8) + "sent/rank".padded(12) + "vs fp32")
+        }
+        var count = max(minCount, 1)
+        if minCount == 0 { try measure(count: 0, operations, world) }
+        while count <= maxCount {
+            try measure(count: count, operations, world)
+            count *= 2
+        }
+    }
+
+    private func measure(count: Int, _ operations: [Operation], _ world: Communicator) throws {
+        let rounds = iterations ?? max(5, min(50, (1 << 26) / max(count, 1) / 4))
+        let prepared = try operations.map { try PreparedOperation($0, count: count, world: world) }
+        var times = [[Double]](repeating: [], count: prepared.count)
+        for round in 0..<(warmup + rounds) {
+            for (index, operation) in prepared.enumerated() {
+                if round == warmup { operation.communicator.resetTraffic() }
+                try world.barrier()
+                let start = try MPI.wallTime()
+                try operation.run()
+                let elapsed = try MPI.wallTime() - start
+                if round >= warmup { times[index].append(elapsed) }
+            }
+        }
+        var rows: [Row] = []
+        for (index, operation) in prepared.enumerated() {
+            let spread = try acrossRanks(median(times[index]), world)
+            rows.append(Row(op: operation.operation.rawValue, ranks: world.size, count: count,
+                            timeMin: spread.min, timeAvg: spread.avg, timeMax: spread.max,
+                            bytesSentPerRank: operation.communicator.traffic.bytesSent / rounds))
+        }
+        let baseline = rows[0].timeAvg
+        for index in rows.indices where rows[index].timeAvg > 0 { rows[index].speedupVsFP32 = baseline / rows[index].timeAvg }
+        guard world.rank == 0 else { return }
+        for row in rows {
+            if json {
+                print(row.json)
+            } else {
+                print(row.op.padded(24) + "\(row.count)".padded(10) + format3(row.timeMin * 1e6).padded(10)
+                      + format3(row.timeAvg * 1e6).padded(10) + format3(row.timeMax * 1e6).padded(10)
+                      + format3(row.algorithmBandwidth).padded(8) + format3(row.busBandwidth).padded(8)
+                      + "\(row.bytesSentPerRank)".padded(12) + (row.speedupVsFP32.map { format3($0) + "x" } ?? "-"))
+            }
+        }
+    }
+}
+
+CollectivesBench.main()
