@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -28,7 +29,10 @@ let package = Package(
             dependencies: ["Collectives", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "benchmarks/collectives-bench"
         ),
-        .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
+        .testTarget(
+            name: "CollectivesTests",
+            dependencies: ["Collectives", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

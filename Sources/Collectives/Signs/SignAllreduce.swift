@@ -136,11 +136,15 @@ public final class SignAllreduce {
                             into: workspace.voted[index % 2].storage.baseAddress!)
         }
         func unpack(_ index: Int) {
+            // Owner by owner, so that each run of result words is contiguous.
             let segment = segments[index]
-            let gathered = GatheredPlanes(base: workspace.gathered[index % 2].storage.baseAddress!,
-                                          chunkWords: segment.chunkWords, planes: plan.resultPlanes)
-            SignKernels.unpack(wordCount: segment.wordCount, firstCoordinate: segment.firstWord * 64,
-                               decoding: decoding, into: sink, gathered)
+            let gathered = workspace.gathered[index % 2].storage.baseAddress!
+            let chunk = segment.chunkWords, planes = plan.resultPlanes
+            for owner in 0..<ranks where owner * chunk < segment.wordCount {
+                SignKernels.unpack(wordCount: min(chunk, segment.wordCount - owner * chunk),
+                                   firstCoordinate: (segment.firstWord + owner * chunk) * 64, decoding: decoding, into: sink,
+                                   ContiguousPlanes(base: gathered + owner * planes * chunk, stride: chunk))
+            }
         }
         func exchange(_ index: Int) throws -> Request {
             try communicator.issueAlltoall(workspace.send[index % 2], into: workspace.received[index % 2],

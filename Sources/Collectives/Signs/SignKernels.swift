@@ -113,29 +113,37 @@ enum SignKernels {
     @inline(__always)
     private static func packWords<Lanes: LaneLoader>(_ wordCount: Int, firstWord: Int, into words: UnsafeMutablePointer<UInt64>,
                                                      policy: ZeroSignPolicy, randomKey: UInt64, _ lanes: Lanes) {
+        let zero = SIMD16<Float>(repeating: 0)
         for word in 0..<wordCount {
-            let quarters = (lanes.load(word * 64), lanes.load(word * 64 + 16),
-                            lanes.load(word * 64 + 32), lanes.load(word * 64 + 48))
-            let bits = (unsafeBitCast(quarters.0, to: SIMD16<Int32>.self), unsafeBitCast(quarters.1, to: SIMD16<Int32>.self),
-                        unsafeBitCast(quarters.2, to: SIMD16<Int32>.self), unsafeBitCast(quarters.3, to: SIMD16<Int32>.self))
-            let negative = SignBits.moveMask(bits.0 &>> 31) | SignBits.moveMask(bits.1 &>> 31) << 16
-                | SignBits.moveMask(bits.2 &>> 31) << 32 | SignBits.moveMask(bits.3 &>> 31) << 48
-            let unsigned = (SignBits.noSignLanes(bits.0), SignBits.noSignLanes(bits.1),
-                            SignBits.noSignLanes(bits.2), SignBits.noSignLanes(bits.3))
-            // Most words hold no zero or NaN: their no-sign mask is built only when the cheap
-            // any-test finds one.
-            guard SignBits.anySignBit(unsigned.0 | unsigned.1 | unsigned.2 | unsigned.3) else {
+            // Fast path: the sign bits, and a cheap test for ±0 (compare) and NaN (a NaN, or
+            // an Inf, makes the running sum non-finite). Most words have neither.
+            var negative: UInt64 = 0
+            var zeros = SIMD16<Int32>(repeating: 0)
+            var sum = SIMD16<Float>(repeating: 0)
+            for quarter in 0..<4 {
+                let values = lanes.load(word * 64 + quarter * 16)
+                negative |= SignBits.moveMask(unsafeBitCast(values, to: SIMD16<Int32>.self) &>> 31) << UInt64(quarter * 16)
+                zeros |= unsafeBitCast(values .== zero, to: SIMD16<Int32>.self)
+                sum += values
+            }
+            let exponent = unsafeBitCast(sum, to: SIMD16<Int32>.self) & 0x7F80_0000
+            if !SignBits.anySignBit(zeros | (exponent &+ 0x0080_0000)) {
                 words[word] = ~negative
-                continue
+            } else {
+                // Slow path: exactly which lanes have no sign.
+                var noSign: UInt64 = 0
+                for quarter in 0..<4 {
+                    let bits = unsafeBitCast(lanes.load(word * 64 + quarter * 16), to: SIMD16<Int32>.self)
+                    noSign |= SignBits.moveMask(SignBits.noSignLanes(bits) &>> 31) << UInt64(quarter * 16)
+                }
+                switch policy {
+                case .positive:
+                    words[word] = ~(negative & ~noSign)
+                case .random:
+                    words[word] = (~negative & ~noSign) | (noSign & SignBits.random(key: randomKey, index: firstWord + word))
+                }
             }
-            let noSign = SignBits.moveMask(unsigned.0 &>> 31) | SignBits.moveMask(unsigned.1 &>> 31) << 16
-                | SignBits.moveMask(unsigned.2 &>> 31) << 32 | SignBits.moveMask(unsigned.3 &>> 31) << 48
-            switch policy {
-            case .positive:
-                words[word] = ~(negative & ~noSign)
-            case .random:
-                words[word] = (~negative & ~noSign) | (noSign & SignBits.random(key: randomKey, index: firstWord + word))
-            }
+            for quarter in 0..<4 { lanes.finish(word * 64 + quarter * 16) }
         }
     }
 
@@ -220,8 +228,10 @@ enum SignKernels {
 
 /// Supplies 16 floats at a time to the pack loop.
 protocol LaneLoader {
-    /// The 16 values starting `offset` floats after the loader's start.
+    /// The 16 values starting `offset` floats after the loader's start; no side effects.
     func load(_ offset: Int) -> SIMD16<Float>
+    /// Called once per 16 lanes after they are packed, for the source's own updates.
+    func finish(_ offset: Int)
 }
 
 /// Loads plain values.
@@ -230,9 +240,13 @@ struct ValueLanes: LaneLoader {
 
     @inline(__always)
     func load(_ offset: Int) -> SIMD16<Float> { base.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self) }
+
+    @inline(__always)
+    func finish(_ offset: Int) {}
 }
 
-/// Computes Lion's direction β1·m + (1−β1)·g and stores the new momentum β2·m + (1−β2)·g.
+/// Computes Lion's direction β1·m + (1−β1)·g; once packed, stores the new momentum
+/// β2·m + (1−β2)·g.
 struct LionDirectionLanes: LaneLoader {
     let momentum: UnsafeMutableRawPointer
     let gradient: UnsafeRawPointer
@@ -243,8 +257,14 @@ struct LionDirectionLanes: LaneLoader {
     func load(_ offset: Int) -> SIMD16<Float> {
         let m = momentum.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
         let g = gradient.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
-        momentum.storeBytes(of: beta2 * m + (1 - beta2) * g, toByteOffset: offset * 4, as: SIMD16<Float>.self)
         return beta1 * m + (1 - beta1) * g
+    }
+
+    @inline(__always)
+    func finish(_ offset: Int) {
+        let m = momentum.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
+        let g = gradient.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
+        momentum.storeBytes(of: beta2 * m + (1 - beta2) * g, toByteOffset: offset * 4, as: SIMD16<Float>.self)
     }
 }
 
@@ -290,20 +310,6 @@ struct ContiguousPlanes: PlaneReader {
 
     @inline(__always)
     func word(plane: Int, word: Int) -> UInt64 { base[plane * stride + word] }
-}
-
-/// The planes of an allgathered result: owner r's block holds all planes of its chunk of
-/// `chunkWords` words.
-struct GatheredPlanes: PlaneReader {
-    let base: UnsafePointer<UInt64>
-    let chunkWords: Int
-    let planes: Int
-
-    @inline(__always)
-    func word(plane: Int, word: Int) -> UInt64 {
-        let owner = word / chunkWords
-        return base[(owner * planes + plane) * chunkWords + word - owner * chunkWords]
-    }
 }
 
 /// Another reader's planes seen from word `firstWord` on.

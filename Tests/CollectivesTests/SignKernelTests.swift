@@ -1,0 +1,112 @@
+import PropertyBased
+import Testing
+@testable import Collectives
+
+/// Random floats, a third of them awkward, in arrays whose lengths cross word boundaries.
+let floatArrays = zip(Gen.int(in: 0...(3 * awkwardFloats.count - 1)), Gen<Float>.float(in: -2...2))
+    .map { pick, value in pick < awkwardFloats.count ? awkwardFloats[pick] : value }
+    .array(of: 0...300)
+
+@Suite struct SignKernelTests {
+    @Test func packMatchesScalarSignsWithPositivePolicy() async {
+        await propertyCheck(input: floatArrays) { values in
+            let packed = PackedSigns(signsOf: values, zeroPolicy: .positive)
+            let expected = values.map { ScalarReference.sign($0) ?? true }
+            #expect(ScalarReference.bits(packed.words, count: values.count) == expected)
+        }
+    }
+
+    @Test func packKeepsSignsAndFlipsReproducibleCoinsForZeros() async {
+        await propertyCheck(input: floatArrays, Gen.uint64(in: 0...1000)) { values, seed in
+            let packed = PackedSigns(signsOf: values, zeroPolicy: .random, seed: seed)
+            let bits = ScalarReference.bits(packed.words, count: values.count)
+            for (value, bit) in zip(values, bits) {
+                if let sign = ScalarReference.sign(value) { #expect(bit == sign) }
+            }
+            #expect(PackedSigns(signsOf: values, zeroPolicy: .random, seed: seed) == packed)
+        }
+    }
+
+    @Test func randomZeroPolicyIsUnbiased() {
+        let packed = PackedSigns(signsOf: [Float](repeating: 0, count: 1 << 16), zeroPolicy: .random, seed: 9)
+        let plus = packed.words.reduce(0) { $0 + $1.nonzeroBitCount }
+        // 65536 fair coins: the standard deviation is 128.
+        #expect(abs(plus - (1 << 15)) < 640)
+    }
+
+    @Test func unpackGivesPlusOrMinusOne() async {
+        await propertyCheck(input: floatArrays) { values in
+            let packed = PackedSigns(signsOf: values, zeroPolicy: .positive)
+            let expected = values.map { (ScalarReference.sign($0) ?? true) ? Float(1) : -1 }
+            #expect(packed.unpacked() == expected)
+        }
+    }
+
+    @Test func ternaryUnpackZeroesWhereNonzeroIsClear() async {
+        await propertyCheck(input: Gen<Float>.float(in: -1...1).array(of: 0...200), Gen<Float>.float(in: -1...1).array(of: 200)) { signs, mask in
+            let packedSigns = PackedSigns(signsOf: signs, zeroPolicy: .positive)
+            let nonzero = PackedSigns(signsOf: Array(mask.prefix(signs.count)), zeroPolicy: .positive)
+            var output = [Float](repeating: 7, count: signs.count)
+            output.withUnsafeMutableBufferPointer { packedSigns.unpack(into: $0, nonzero: nonzero) }
+            let expected = zip(signs, mask).map { sign, keep -> Float in keep < 0 ? 0 : (sign < 0 ? -1 : 1) }
+            #expect(output == expected)
+        }
+    }
+
+    @Test func fusedLionDirectionMatchesScalarAndUpdatesMomentum() async {
+        let vectors = Gen<Float>.float(in: -1...1).array(of: 0...200)
+        await propertyCheck(input: vectors, vectors) { momentumValues, gradientValues in
+            let count = min(momentumValues.count, gradientValues.count)
+            var momentum = Array(momentumValues.prefix(count))
+            let gradient = Array(gradientValues.prefix(count))
+            let (beta1, beta2): (Float, Float) = (0.9, 0.99)
+            let direction = zip(momentum, gradient).map { beta1 * $0 + (1 - beta1) * $1 }
+            let updated = zip(momentum, gradient).map { beta2 * $0 + (1 - beta2) * $1 }
+            let packed = momentum.withUnsafeMutableBufferPointer { m in
+                gradient.withUnsafeBufferPointer { g in
+                    PackedSigns(.lionMomentum(momentum: m, gradient: g, beta1: beta1, beta2: beta2), zeroPolicy: .positive)
+                }
+            }
+            #expect(packed == PackedSigns(signsOf: direction, zeroPolicy: .positive))
+            #expect(momentum == updated)
+        }
+    }
+
+    @Test func countDecodingGivesTheAverageVote() async {
+        await propertyCheck(input: Gen.int(in: 1...40), Gen.int(in: 0...1000).array(of: 1...130)) { ranks, seeds in
+            let counts = seeds.map { $0 % (ranks + 1) }
+            let planes = SignReduction.average.countPlanes(ranks: ranks)
+            let words = (counts.count + 63) / 64
+            var planeWords = [UInt64](repeating: 0, count: planes * words)
+            for (index, count) in counts.enumerated() {
+                for plane in 0..<planes where count >> plane & 1 == 1 {
+                    planeWords[plane * words + index / 64] |= 1 << UInt64(index % 64)
+                }
+            }
+            var output = [Float](repeating: 0, count: counts.count)
+            planeWords.withUnsafeBufferPointer { planeBuffer in
+                output.withUnsafeMutableBufferPointer { out in
+                    SignKernels.unpack(wordCount: words, firstCoordinate: 0, decoding: .count(planes: planes, ranks: ranks),
+                                       into: .values(out), ContiguousPlanes(base: planeBuffer.baseAddress!, stride: words))
+                }
+            }
+            #expect(output == counts.map { Float(2 * $0 - ranks) / Float(ranks) })
+        }
+    }
+
+    @Test func lionUpdateSinkAppliesDecoupledWeightDecay() {
+        let signs = PackedSigns(signsOf: [1, -1, 2, -3, 0.5])
+        var parameters: [Float] = [1, 2, 3, 4, 5]
+        let (lr, wd): (Float, Float) = (0.1, 0.5)
+        signs.words.withUnsafeBufferPointer { words in
+            parameters.withUnsafeMutableBufferPointer { x in
+                SignKernels.unpack(wordCount: 1, firstCoordinate: 0, decoding: .sign,
+                                   into: .lionUpdate(parameters: x, learningRate: lr, weightDecay: wd),
+                                   ContiguousPlanes(base: words.baseAddress!, stride: 1))
+            }
+        }
+        // x − η(Δ + λx) by hand: 1 − 0.1(1 + 0.5) = 0.85, 2 − 0.1(−1 + 1) = 2, …
+        let expected: [Float] = [0.85, 2.0, 2.75, 3.9, 4.65]
+        #expect(zip(parameters, expected).allSatisfy { abs($0 - $1) < 1e-6 })
+    }
+}
