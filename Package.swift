@@ -5,6 +5,7 @@ let package = Package(
     name: "dlion",
     products: [
         .library(name: "Collectives", targets: ["Collectives"]),
+        .library(name: "Training", targets: ["Training"]),
         .executable(name: "mpi-conformance", targets: ["mpi-conformance"]),
         .executable(name: "collectives-bench", targets: ["collectives-bench"]),
     ],
@@ -19,6 +20,9 @@ let package = Package(
             providers: [.apt(["libopenmpi-dev"])]
         ),
         .target(name: "Collectives", dependencies: ["CMPI"]),
+        .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Training", dependencies: ["Collectives", "CBLAS", "CZlib"]),
         .executableTarget(
             name: "mpi-conformance",
             dependencies: ["Collectives", "CMPI"],
@@ -28,6 +32,10 @@ let package = Package(
             name: "collectives-bench",
             dependencies: ["Collectives", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "benchmarks/collectives-bench"
+        ),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(
             name: "CollectivesTests",

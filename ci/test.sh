@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs the unit tests, the multi-rank
-# conformance suite at 1, 2, 3, 4, 8 and 16 ranks, and the example package under mpirun.
+# conformance suite at 1, 2, 3, 4, 5, 8 and 16 ranks, and the example package under mpirun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +12,7 @@ swift test
 
 passed=0
 failed=0
-for ranks in 1 2 3 4 8 16; do
+for ranks in 1 2 3 4 5 8 16; do
     echo "== conformance at $ranks ranks"
     log=$(mktemp)
     status=0

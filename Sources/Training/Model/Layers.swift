@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The layers: one forward and one backward per layer, shapes in the signature, buffers
+/// row-major (llm.c's layout). Backward functions overwrite the gradients they produce.
+
+/// A fully connected layer: out[B×O] = inp[B×I] · weightᵀ + bias, weight O×I.
+public enum Linear {
+    /// Computes `out` (batch × outputs) from `inp` (batch × inputs).
+    public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                               batch: Int, inputs: Int, outputs: Int) {
+        for row in 0..<batch { (out + row * outputs).update(from: bias, count: outputs) }
+        BLAS.sgemm(m: batch, n: outputs, k: inputs, inp, weight, transposeB: true, into: out, beta: 1)
+    }
+
+    /// From `dout` (batch × outputs): `dweight` = doutᵀ · inp, `dbias` = column sums of
+    /// `dout`, and `dinp` = dout · weight unless `dinp` is nil (the first layer needs none).
+    public static func backward(dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>,
+                                dbias: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
+                                inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                batch: Int, inputs: Int, outputs: Int) {
+        BLAS.sgemm(m: outputs, n: inputs, k: batch, dout, transposeA: true, inp, into: dweight)
+        dbias.update(repeating: 0, count: outputs)
+        for row in 0..<batch {
+            let line = dout + row * outputs
+            for column in 0..<outputs { dbias[column] += line[column] }
+        }
+        if let dinp { BLAS.sgemm(m: batch, n: inputs, k: outputs, dout, weight, into: dinp) }
+    }
+}
+
+/// The rectified linear unit, max(0, x).
+public enum ReLU {
+    /// out = max(0, inp), element-wise over `count` values.
+    public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int) {
+        for index in 0..<count { out[index] = max(0, inp[index]) }
+    }
+
+    /// dinp = dout where inp > 0, else 0.
+    public static func backward(dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+                                dout: UnsafePointer<Float>, count: Int) {
+        for index in 0..<count { dinp[index] = inp[index] > 0 ? dout[index] : 0 }
+    }
+}
+
+/// The Gaussian error linear unit, tanh approximation (as GPT-2 and llm.c):
+/// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+public enum GELU {
+    static let scale = Float(0.7978845608028654)  // √(2/π)
+    static let cubic = Float(0.044715)
+
+    /// out = gelu(inp), element-wise over `count` values.
+    public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int) {
+        for index in 0..<count {
+            let x = inp[index]
+            out[index] = 0.5 * x * (1 + tanhf(scale * (x + cubic * x * x * x)))
+        }
+    }
+
+    /// dinp = gelu′(inp) · dout.
+    public static func backward(dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+                                dout: UnsafePointer<Float>, count: Int) {
+        for index in 0..<count {
+            let x = inp[index]
+            let inner = scale * (x + cubic * x * x * x)
+            let t = tanhf(inner)
+            let sech2 = 1 - t * t
+            let derivative = 0.5 * (1 + t) + 0.5 * x * sech2 * scale * (1 + 3 * cubic * x * x)
+            dinp[index] = derivative * dout[index]
+        }
+    }
+}
+
+/// Softmax over classes followed by the cross-entropy with integer labels, fused.
+public enum SoftmaxCrossEntropy {
+    /// Writes `probs` (batch × classes) and returns the summed loss and the number of rows
+    /// whose largest logit is the label.
+    public static func forward(probs: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>,
+                               labels: UnsafePointer<Int32>, batch: Int, classes: Int) -> (lossSum: Double, correct: Int) {
+        var lossSum = 0.0
+        var correct = 0
+        for row in 0..<batch {
+            let z = logits + row * classes, p = probs + row * classes
+            var largest = z[0]
+            var argmax = 0
+            for c in 1..<classes where z[c] > largest { largest = z[c]; argmax = c }
+            var total: Float = 0
+            for c in 0..<classes { p[c] = expf(z[c] - largest); total += p[c] }
+            for c in 0..<classes { p[c] /= total }
+            let label = Int(labels[row])
+            lossSum -= Double(logf(max(p[label], .leastNormalMagnitude)))
+            if argmax == label { correct += 1 }
+        }
+        return (lossSum, correct)
+    }
+
+    /// dlogits = (probs − onehot(labels)) / `normalizer`: the gradient of the loss summed
+    /// over the batch and divided by `normalizer` (the batch size, for a mean).
+    public static func backward(dlogits: UnsafeMutablePointer<Float>, probs: UnsafePointer<Float>,
+                                labels: UnsafePointer<Int32>, batch: Int, classes: Int, normalizer: Int) {
+        let inverse = 1 / Float(normalizer)
+        for row in 0..<batch {
+            for c in 0..<classes { dlogits[row * classes + c] = probs[row * classes + c] * inverse }
+            dlogits[row * classes + Int(labels[row])] -= inverse
+        }
+    }
+}

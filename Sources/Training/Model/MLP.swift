@@ -1,0 +1,135 @@
+/// The activation function between the layers of an ``MLP``.
+public enum Activation: String, Sendable, CaseIterable {
+    /// max(0, x).
+    case relu
+    /// The tanh approximation of GELU.
+    case gelu
+}
+
+/// A multilayer perceptron classifier: Linear → activation → … → Linear → softmax
+/// cross-entropy, with every parameter in one ``ParameterArena``.
+///
+/// Activation buffers are allocated once for `maxBatch` rows; ``forward(inputs:labels:batch:)``
+/// and ``backward(batch:)`` take any batch up to that.
+public final class MLP {
+    /// Layer widths, inputs first, classes last: `[784, 1024, 1024, 10]`.
+    public let widths: [Int]
+    /// The activation after each hidden layer.
+    public let activation: Activation
+    /// The largest batch the buffers hold.
+    public let maxBatch: Int
+    /// Parameters and gradients.
+    public let arena: ParameterArena
+
+    private let weights: [TensorSlot]
+    private let biases: [TensorSlot]
+    /// preActivations[l]: layer l's linear output (batch × widths[l+1]).
+    private let preActivations: [UnsafeMutableBufferPointer<Float>]
+    /// activations[l]: layer l's input (batch × widths[l]); activations[0] is the input.
+    private let activations: [UnsafeMutableBufferPointer<Float>]
+    private let probabilities: UnsafeMutableBufferPointer<Float>
+    private let gradientScratch: (UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>)
+    private let labels: UnsafeMutableBufferPointer<Int32>
+
+    /// A model with the given widths (at least inputs and classes), initialized from `seed`
+    /// as PyTorch's `nn.Linear` is: weights and biases uniform in ±1/√fan-in.
+    /// `optimizerStateCopies` is used only to check that training will fit in memory.
+    public init(widths: [Int], activation: Activation = .relu, maxBatch: Int, seed: UInt64,
+                optimizerStateCopies: Int = 2) throws {
+        guard widths.count >= 2, widths.allSatisfy({ $0 > 0 }), maxBatch > 0 else {
+            throw TrainingError.invalidConfiguration("an MLP needs at least an input and an output width, all positive, and a batch of at least 1 (got widths \(widths), batch \(maxBatch))")
+        }
+        self.widths = widths
+        self.activation = activation
+        self.maxBatch = maxBatch
+        let layers = widths.count - 1
+        var tensors: [(name: String, shape: [Int])] = []
+        for layer in 0..<layers {
+            tensors.append(("layer\(layer).weight", [widths[layer + 1], widths[layer]]))
+            tensors.append(("layer\(layer).bias", [widths[layer + 1]]))
+        }
+        let arena = try ParameterArena(tensors: tensors, stateCopies: optimizerStateCopies)
+        self.arena = arena
+        weights = (0..<layers).map { arena.slots[2 * $0] }
+        biases = (0..<layers).map { arena.slots[2 * $0 + 1] }
+
+        func buffer(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+            buffer.initialize(repeating: 0)
+            return buffer
+        }
+        preActivations = (0..<layers).map { buffer(maxBatch * widths[$0 + 1]) }
+        activations = (0..<layers).map { buffer(maxBatch * widths[$0]) }
+        probabilities = buffer(maxBatch * widths[layers])
+        let widest = widths.max()!
+        gradientScratch = (buffer(maxBatch * widest), buffer(maxBatch * widest))
+        labels = .allocate(capacity: maxBatch)
+        labels.initialize(repeating: 0)
+
+        var random = SplitMix64(seed: seed)
+        for layer in 0..<layers {
+            let bound = 1 / Float(widths[layer]).squareRoot()
+            for slot in [weights[layer], biases[layer]] {
+                let values = arena.parameters(slot)
+                for index in values.indices { values[index] = random.uniform(-bound, bound) }
+            }
+        }
+    }
+
+    deinit {
+        (preActivations + activations + [probabilities, gradientScratch.0, gradientScratch.1]).forEach { $0.deallocate() }
+        labels.deallocate()
+    }
+
+    /// The number of classes.
+    public var classes: Int { widths.last! }
+
+    /// Runs `batch` rows of `inputs` (batch × widths[0]) through the model; with `labels`,
+    /// returns the summed cross-entropy and the number classified correctly, and keeps what
+    /// ``backward(batch:)`` needs.
+    @discardableResult
+    public func forward(inputs: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (lossSum: Double, correct: Int) {
+        precondition(batch > 0 && batch <= maxBatch, "MLP.forward: batch \(batch) is outside 1...\(maxBatch)")
+        let layers = widths.count - 1
+        activations[0].baseAddress!.update(from: inputs, count: batch * widths[0])
+        self.labels.baseAddress!.update(from: labels, count: batch)
+        for layer in 0..<layers {
+            Linear.forward(out: preActivations[layer].baseAddress!, inp: activations[layer].baseAddress!,
+                           weight: arena.parameters(weights[layer]).baseAddress!, bias: arena.parameters(biases[layer]).baseAddress!,
+                           batch: batch, inputs: widths[layer], outputs: widths[layer + 1])
+            if layer + 1 < layers {
+                let count = batch * widths[layer + 1]
+                switch activation {
+                case .relu: ReLU.forward(out: activations[layer + 1].baseAddress!, inp: preActivations[layer].baseAddress!, count: count)
+                case .gelu: GELU.forward(out: activations[layer + 1].baseAddress!, inp: preActivations[layer].baseAddress!, count: count)
+                }
+            }
+        }
+        return SoftmaxCrossEntropy.forward(probs: probabilities.baseAddress!, logits: preActivations[layers - 1].baseAddress!,
+                                           labels: labels, batch: batch, classes: classes)
+    }
+
+    /// Writes the gradient of the mean loss of the last forward pass's `batch` rows into
+    /// ``arena``'s gradients.
+    public func backward(batch: Int) {
+        let layers = widths.count - 1
+        var upstream = gradientScratch.0.baseAddress!   // d(preActivation) of the current layer
+        var downstream = gradientScratch.1.baseAddress!
+        SoftmaxCrossEntropy.backward(dlogits: upstream, probs: probabilities.baseAddress!, labels: labels.baseAddress!,
+                                     batch: batch, classes: classes, normalizer: batch)
+        for layer in stride(from: layers - 1, through: 0, by: -1) {
+            Linear.backward(dinp: layer > 0 ? downstream : nil,
+                            dweight: arena.gradients(weights[layer]).baseAddress!, dbias: arena.gradients(biases[layer]).baseAddress!,
+                            dout: upstream, inp: activations[layer].baseAddress!, weight: arena.parameters(weights[layer]).baseAddress!,
+                            batch: batch, inputs: widths[layer], outputs: widths[layer + 1])
+            guard layer > 0 else { break }
+            // Through the activation that produced this layer's input.
+            let count = batch * widths[layer]
+            switch activation {
+            case .relu: ReLU.backward(dinp: downstream, inp: preActivations[layer - 1].baseAddress!, dout: downstream, count: count)
+            case .gelu: GELU.backward(dinp: downstream, inp: preActivations[layer - 1].baseAddress!, dout: downstream, count: count)
+            }
+            swap(&upstream, &downstream)
+        }
+    }
+}

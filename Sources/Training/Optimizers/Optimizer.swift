@@ -1,0 +1,83 @@
+import Collectives
+
+/// An optimizer over a flat parameter vector and the matching gradient vector.
+///
+/// Distributed optimizers are collective: every rank calls ``step(parameters:gradients:learningRate:)``
+/// with the same learning rate and vector length, and all ranks end the step with the same
+/// parameters. Non-finite gradients are handled identically everywhere: when any rank's
+/// gradient holds a NaN or an Inf, every rank skips the step (no parameter or state changes)
+/// and `step` returns `false`.
+public protocol Optimizer: AnyObject {
+    /// A short name for logs, for example `"dlion-mavo"`.
+    var name: String { get }
+    /// The communicator whose ``Communicator/traffic`` counts this optimizer's bytes, if it
+    /// communicates.
+    var communicator: Communicator? { get }
+    /// Extra per-parameter float buffers the optimizer keeps (momentum and the like).
+    var stateCopies: Int { get }
+    /// Applies one step at `learningRate`; returns whether it was applied (not skipped for
+    /// non-finite gradients). `gradients` may be overwritten.
+    func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
+              learningRate: Float) throws -> Bool
+}
+
+/// Lion's hyperparameters (Chen et al. 2023; the defaults are the paper's).
+public struct LionHyperparameters: Sendable, Equatable {
+    /// Interpolation between momentum and gradient for the update direction.
+    public var beta1: Float = 0.9
+    /// Momentum decay.
+    public var beta2: Float = 0.99
+    /// Decoupled weight decay λ: x ← x − η·(sign(·) + λ·x).
+    public var weightDecay: Float = 0
+
+    /// Hyperparameters with the given values.
+    public init(beta1: Float = 0.9, beta2: Float = 0.99, weightDecay: Float = 0) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.weightDecay = weightDecay
+    }
+}
+
+/// AdamW's hyperparameters (Loshchilov & Hutter; PyTorch's defaults).
+public struct AdamWHyperparameters: Sendable, Equatable {
+    /// First-moment decay.
+    public var beta1: Float = 0.9
+    /// Second-moment decay.
+    public var beta2: Float = 0.999
+    /// Added to √v̂.
+    public var epsilon: Float = 1e-8
+    /// Decoupled weight decay λ.
+    public var weightDecay: Float = 0.01
+
+    /// Hyperparameters with the given values.
+    public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+    }
+}
+
+/// Whether every value is finite: one pass, no branch per element (a NaN or Inf anywhere
+/// makes the sum of value·0 a NaN).
+public func allFinite(_ values: UnsafeBufferPointer<Float>) -> Bool {
+    var probe = SIMD16<Float>(repeating: 0)
+    var index = 0
+    if let base = values.baseAddress {
+        let raw = UnsafeRawPointer(base)
+        while index + 16 <= values.count {
+            probe += raw.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self) * 0
+            index += 16
+        }
+    }
+    var tail: Float = 0
+    while index < values.count { tail += values[index] * 0; index += 1 }
+    return (probe.sum() + tail) == 0
+}
+
+/// Allocates a zeroed float buffer.
+func zeroedBuffer(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+    let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+    buffer.initialize(repeating: 0)
+    return buffer
+}

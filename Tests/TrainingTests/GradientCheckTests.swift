@@ -1,0 +1,114 @@
+import Testing
+@testable import Training
+
+/// Checks each backward against central finite differences of a scalar loss.
+@Suite struct GradientCheckTests {
+    /// Central difference of `loss` with respect to `values[index]`.
+    static func numericGradient(_ values: UnsafeMutablePointer<Float>, _ index: Int, step: Float = 1e-2,
+                                _ loss: () -> Double) -> Double {
+        let saved = values[index]
+        values[index] = saved + step
+        let plus = loss()
+        values[index] = saved - step
+        let minus = loss()
+        values[index] = saved
+        return (plus - minus) / Double(2 * step)
+    }
+
+    static func close(_ analytic: Float, _ numeric: Double, tolerance: Double = 2e-2) -> Bool {
+        abs(Double(analytic) - numeric) <= tolerance * max(1, abs(numeric))
+    }
+
+    static func randomArray(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+        var random = SplitMix64(seed: seed)
+        return (0..<count).map { _ in random.uniform(-scale, scale) }
+    }
+
+    /// A heap buffer holding `values`, so a loss closure can read it while a check perturbs it
+    /// (arrays would be an overlapping access).
+    static func buffer(_ values: [Float]) -> UnsafeMutablePointer<Float> {
+        let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, values.count))
+        pointer.initialize(from: values, count: values.count)
+        return pointer
+    }
+
+    @Test func linearBackwardMatchesFiniteDifferences() {
+        let (batch, inputs, outputs) = (3, 5, 4)
+        let input = Self.buffer(Self.randomArray(batch * inputs, seed: 1))
+        let weight = Self.buffer(Self.randomArray(outputs * inputs, seed: 2))
+        let bias = Self.buffer(Self.randomArray(outputs, seed: 3))
+        let probe = Self.randomArray(batch * outputs, seed: 4)   // loss = Σ out · probe
+        func loss() -> Double {
+            var out = [Float](repeating: 0, count: batch * outputs)
+            Linear.forward(out: &out, inp: input, weight: weight, bias: bias, batch: batch, inputs: inputs, outputs: outputs)
+            return zip(out, probe).reduce(0) { $0 + Double($1.0 * $1.1) }
+        }
+        var dinput = [Float](repeating: 0, count: batch * inputs)
+        var dweight = [Float](repeating: 0, count: outputs * inputs)
+        var dbias = [Float](repeating: 0, count: outputs)
+        Linear.backward(dinp: &dinput, dweight: &dweight, dbias: &dbias, dout: probe, inp: input, weight: weight,
+                        batch: batch, inputs: inputs, outputs: outputs)
+        for index in dinput.indices { #expect(Self.close(dinput[index], Self.numericGradient(input, index, loss))) }
+        for index in dweight.indices { #expect(Self.close(dweight[index], Self.numericGradient(weight, index, loss))) }
+        for index in dbias.indices { #expect(Self.close(dbias[index], Self.numericGradient(bias, index, loss))) }
+    }
+
+    @Test(arguments: Activation.allCases)
+    func activationBackwardMatchesFiniteDifferences(_ activation: Activation) {
+        // Values away from ReLU's kink at 0.
+        let values = Self.randomArray(40, seed: 5, scale: 3).map { abs($0) < 0.05 ? $0 + 0.1 : $0 }
+        let input = Self.buffer(values)
+        let probe = Self.randomArray(40, seed: 6)
+        func run(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>) {
+            switch activation {
+            case .relu: ReLU.forward(out: out, inp: inp, count: 40)
+            case .gelu: GELU.forward(out: out, inp: inp, count: 40)
+            }
+        }
+        func loss() -> Double {
+            var out = [Float](repeating: 0, count: 40)
+            run(&out, input)
+            return zip(out, probe).reduce(0) { $0 + Double($1.0 * $1.1) }
+        }
+        var dinput = [Float](repeating: 0, count: 40)
+        switch activation {
+        case .relu: ReLU.backward(dinp: &dinput, inp: input, dout: probe, count: 40)
+        case .gelu: GELU.backward(dinp: &dinput, inp: input, dout: probe, count: 40)
+        }
+        for index in values.indices {
+            #expect(Self.close(dinput[index], Self.numericGradient(input, index, step: 1e-3, loss)), "\(activation) at \(values[index])")
+        }
+    }
+
+    @Test func softmaxCrossEntropyBackwardMatchesFiniteDifferences() {
+        let (batch, classes) = (4, 6)
+        let logits = Self.buffer(Self.randomArray(batch * classes, seed: 7, scale: 3))
+        let labels: [Int32] = [0, 5, 2, 2]
+        let probs = Self.buffer([Float](repeating: 0, count: batch * classes))
+        func loss() -> Double {
+            SoftmaxCrossEntropy.forward(probs: probs, logits: logits, labels: labels, batch: batch, classes: classes).lossSum / Double(batch)
+        }
+        _ = loss()
+        var dlogits = [Float](repeating: 0, count: batch * classes)
+        SoftmaxCrossEntropy.backward(dlogits: &dlogits, probs: probs, labels: labels, batch: batch, classes: classes, normalizer: batch)
+        for index in dlogits.indices {
+            #expect(Self.close(dlogits[index], Self.numericGradient(logits, index, step: 1e-2, loss), tolerance: 1e-2))
+        }
+    }
+
+    @Test(arguments: Activation.allCases)
+    func mlpBackwardMatchesFiniteDifferences(_ activation: Activation) throws {
+        let model = try MLP(widths: [7, 6, 5, 3], activation: activation, maxBatch: 4, seed: 11)
+        let inputs = Self.randomArray(4 * 7, seed: 12, scale: 2)
+        let labels: [Int32] = [0, 2, 1, 2]
+        func loss() -> Double { model.forward(inputs: inputs, labels: labels, batch: 4).lossSum / 4 }
+        _ = loss()
+        model.backward(batch: 4)
+        let analytic = Array(model.arena.gradients)
+        let parameters = model.arena.parameters.baseAddress!
+        for index in stride(from: 0, to: model.arena.count, by: 3) {
+            let numeric = Self.numericGradient(parameters, index, step: 1e-2, loss)
+            #expect(Self.close(analytic[index], numeric, tolerance: 3e-2), "parameter \(index)")
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Testing
+@testable import Training
+
+/// Optimizers against steps computed by hand.
+@Suite struct OptimizerTests {
+    @Test func lionStepByHand() throws {
+        let lion = Lion(count: 3, hyperparameters: LionHyperparameters(beta1: 0.9, beta2: 0.99, weightDecay: 0.1))
+        lion.momentum[0] = 1; lion.momentum[1] = -1; lion.momentum[2] = 0
+        var parameters: [Float] = [1, 1, 1]
+        var gradients: [Float] = [-20, 5, 0]
+        let applied = try parameters.withUnsafeMutableBufferPointer { x in
+            try gradients.withUnsafeMutableBufferPointer { g in try lion.step(parameters: x, gradients: g, learningRate: 0.5) }
+        }
+        #expect(applied)
+        // c = 0.9·m + 0.1·g = [−1.1, −0.4, 0] → sign [−1, −1, 0]; x = x·(1 − 0.5·0.1) − 0.5·sign.
+        #expect(parameters == [1.45, 1.45, 0.95])
+        // m = 0.99·m + 0.01·g = [0.79, −0.94, 0].
+        #expect(zip(Array(lion.momentum), [Float(0.79), -0.94, 0]).allSatisfy { abs($0 - $1) < 1e-6 })
+    }
+
+    @Test func adamWTwoStepsByHand() throws {
+        let adam = AdamW(count: 1, hyperparameters: AdamWHyperparameters(beta1: 0.9, beta2: 0.999, epsilon: 0, weightDecay: 0.5))
+        var parameters: [Float] = [2]
+        for gradient: Float in [4, -2] {
+            var gradients = [gradient]
+            _ = try parameters.withUnsafeMutableBufferPointer { x in
+                try gradients.withUnsafeMutableBufferPointer { g in try adam.step(parameters: x, gradients: g, learningRate: 0.1) }
+            }
+        }
+        // Step 1: m = 0.4, v = 0.016, m̂ = 4, v̂ = 16 → update 1; x = 2·(1 − 0.05) − 0.1 = 1.8.
+        // Step 2: m = 0.36 − 0.2 = 0.16, v = 0.015984 + 0.004 = 0.019984;
+        //         m̂ = 0.16/0.19 = 0.842105, v̂ = 0.019984/0.001999 = 9.996998 → √ = 3.161803;
+        //         x = 1.8·0.95 − 0.1·0.842105/3.161803 = 1.71 − 0.026634 = 1.683366.
+        #expect(abs(parameters[0] - 1.683366) < 1e-5)
+    }
+
+    @Test func nonFiniteGradientsSkipTheStep() throws {
+        for optimizer: Optimizer in [Lion(count: 2), AdamW(count: 2)] {
+            var parameters: [Float] = [1, 2]
+            var gradients: [Float] = [.nan, 1]
+            let applied = try parameters.withUnsafeMutableBufferPointer { x in
+                try gradients.withUnsafeMutableBufferPointer { g in try optimizer.step(parameters: x, gradients: g, learningRate: 0.1) }
+            }
+            #expect(!applied)
+            #expect(parameters == [1, 2])
+        }
+    }
+
+    @Test func finiteCheck() {
+        #expect(allFinite(UnsafeBufferPointer(start: nil, count: 0)))
+        for bad: Float in [.nan, .infinity, -.infinity] {
+            for position in [0, 17, 40] {
+                var values = [Float](repeating: 1, count: 41)
+                values[position] = bad
+                #expect(!values.withUnsafeBufferPointer(allFinite))
+            }
+        }
+        #expect([Float](repeating: 3e38, count: 100).withUnsafeBufferPointer(allFinite))
+    }
+
+    @Test func cosineScheduleWarmsUpThenDecays() {
+        let schedule = LearningRateSchedule.cosine(peak: 1, warmupSteps: 4, totalSteps: 104, minimum: 0)
+        #expect(schedule.rate(at: 0) == 0.25)
+        #expect(schedule.rate(at: 3) == 1)
+        #expect(abs(schedule.rate(at: 54) - 0.5) < 1e-6)
+        #expect(schedule.rate(at: 104) < 1e-6)
+        #expect(schedule.isWarmingUp(at: 3) && !schedule.isWarmingUp(at: 4))
+        #expect(LearningRateSchedule.constant(0.3).rate(at: 1000) == 0.3)
+    }
+}
