@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Collectives", targets: ["Collectives"]),
         .library(name: "Training", targets: ["Training"]),
+        .executable(name: "dlion-train", targets: ["dlion-train"]),
         .executable(name: "mpi-conformance", targets: ["mpi-conformance"]),
         .executable(name: "collectives-bench", targets: ["collectives-bench"]),
     ],
@@ -23,6 +24,10 @@ let package = Package(
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Training", dependencies: ["Collectives", "CBLAS", "CZlib"]),
+        .executableTarget(
+            name: "dlion-train",
+            dependencies: ["Training", "Collectives", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "mpi-conformance",
             dependencies: ["Collectives", "CMPI"],

@@ -12,13 +12,14 @@ extension Communicator {
     ) throws {
         let call = "allreduce"
         try MPI.requireRunning(call)
+        let started = MPI_Wtime()
         let problem = send.count != receive.count
             ? "send has \(send.count) elements but receive has \(receive.count); they must match"
             : reductionProblem(operation, T.self) ?? countProblem(send.count, "send")
         try agree(call, localProblem: problem, values: [AgreedValue(name: "element count", value: send.count)])
         try check(MPI_Allreduce(send.baseAddress, receive.baseAddress, Int32(send.count),
                                 T.mpiDatatype, operation.mpiOperation, handle), "MPI_Allreduce")
-        recordAllreduce(bytes: send.count * MemoryLayout<T>.stride)
+        recordAllreduce(bytes: send.count * MemoryLayout<T>.stride, startedAt: started)
     }
 
     /// Combines `buffer` from every rank element-wise with `operation`, in place.
@@ -29,11 +30,12 @@ extension Communicator {
     ) throws {
         let call = "allreduce(inPlace:)"
         try MPI.requireRunning(call)
+        let started = MPI_Wtime()
         let problem = reductionProblem(operation, T.self) ?? countProblem(buffer.count, "buffer")
         try agree(call, localProblem: problem, values: [AgreedValue(name: "element count", value: buffer.count)])
         try check(MPI_Allreduce(MPI_IN_PLACE, buffer.baseAddress, Int32(buffer.count),
                                 T.mpiDatatype, operation.mpiOperation, handle), "MPI_Allreduce")
-        recordAllreduce(bytes: buffer.count * MemoryLayout<T>.stride)
+        recordAllreduce(bytes: buffer.count * MemoryLayout<T>.stride, startedAt: started)
     }
 
     /// Returns `values` combined element-wise across ranks with `operation`.
@@ -52,13 +54,15 @@ extension Communicator {
     public func broadcast<T: MPIScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws {
         let call = "broadcast"
         try MPI.requireRunning(call)
+        let started = MPI_Wtime()
         let problem = (0..<size).contains(root)
             ? countProblem(buffer.count, "buffer") : "root \(root) is not a rank of this \(size)-rank communicator"
         try agree(call, localProblem: problem, values: [AgreedValue(name: "element count", value: buffer.count),
                                                         AgreedValue(name: "root", value: root)])
         try check(MPI_Bcast(buffer.baseAddress, Int32(buffer.count), T.mpiDatatype, Int32(root), handle), "MPI_Bcast")
         let bytes = buffer.count * MemoryLayout<T>.stride
-        if size > 1 { recordTraffic(sent: rank == root ? bytes : 0, received: rank == root ? 0 : bytes) }
+        recordTraffic(sent: size > 1 && rank == root ? bytes : 0, received: size > 1 && rank != root ? bytes : 0,
+                      startedAt: started)
     }
 
     /// Copies `values` on rank `root` into `values` on every other rank.
@@ -75,6 +79,7 @@ extension Communicator {
     public func allgather<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) throws {
         let call = "allgather"
         try MPI.requireRunning(call)
+        let started = MPI_Wtime()
         let problem = receive.count != send.count * size
             ? "receive has \(receive.count) elements but must hold \(size) ranks × \(send.count) = \(size * send.count)"
             : countProblem(send.count, "send")
@@ -82,7 +87,7 @@ extension Communicator {
         try check(MPI_Allgather(send.baseAddress, Int32(send.count), T.mpiDatatype,
                                 receive.baseAddress, Int32(send.count), T.mpiDatatype, handle), "MPI_Allgather")
         let chunk = send.count * MemoryLayout<T>.stride
-        recordTraffic(sent: (size - 1) * chunk, received: (size - 1) * chunk)
+        recordTraffic(sent: (size - 1) * chunk, received: (size - 1) * chunk, startedAt: started)
     }
 
     /// Returns `values` from every rank concatenated in rank order.
@@ -104,6 +109,7 @@ extension Communicator {
     public func allgatherv<T: MPIScalar>(_ send: UnsafeBufferPointer<T>) throws -> (values: [T], counts: [Int]) {
         let call = "allgatherv"
         try MPI.requireRunning(call)
+        let started = MPI_Wtime()
         try agree(call, localProblem: countProblem(send.count, "send"))
         var counts = [Int32](repeating: 0, count: size)
         var ownCount = Int32(send.count)
@@ -117,7 +123,7 @@ extension Communicator {
                                      counts, displacements, T.mpiDatatype, handle), "MPI_Allgatherv")
         }
         let stride = MemoryLayout<T>.stride
-        recordTraffic(sent: (size - 1) * send.count * stride, received: (total - send.count) * stride)
+        recordTraffic(sent: (size - 1) * send.count * stride, received: (total - send.count) * stride, startedAt: started)
         return (result, counts.map(Int.init))
     }
 
@@ -128,6 +134,7 @@ extension Communicator {
     public func alltoall<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) throws {
         let call = "alltoall"
         try MPI.requireRunning(call)
+        let started = MPI_Wtime()
         let chunk = send.count / size
         let problem: String?
         if send.count % size != 0 {
@@ -141,7 +148,7 @@ extension Communicator {
         try check(MPI_Alltoall(send.baseAddress, Int32(chunk), T.mpiDatatype,
                                receive.baseAddress, Int32(chunk), T.mpiDatatype, handle), "MPI_Alltoall")
         let bytes = (size - 1) * chunk * MemoryLayout<T>.stride
-        recordTraffic(sent: bytes, received: bytes)
+        recordTraffic(sent: bytes, received: bytes, startedAt: started)
     }
 
     /// Returns, in rank order, the chunk every rank addressed to this one: chunk j of
@@ -164,6 +171,7 @@ extension Communicator {
     public func alltoallv<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, sendCounts: [Int]) throws -> (values: [T], counts: [Int]) {
         let call = "alltoallv"
         try MPI.requireRunning(call)
+        let started = MPI_Wtime()
         let problem: String?
         if sendCounts.count != size {
             problem = "sendCounts has \(sendCounts.count) entries; it needs one per rank (\(size))"
@@ -190,7 +198,7 @@ extension Communicator {
         }
         let stride = MemoryLayout<T>.stride
         recordTraffic(sent: (send.count - sendCounts[rank]) * stride,
-                      received: (total - Int(receiveCounts[rank])) * stride)
+                      received: (total - Int(receiveCounts[rank])) * stride, startedAt: started)
         return (result, receiveCounts.map(Int.init))
     }
 
@@ -204,6 +212,7 @@ extension Communicator {
     ) throws {
         let call = "reduceScatterBlock"
         try MPI.requireRunning(call)
+        let started = MPI_Wtime()
         let problem = send.count != receive.count * size
             ? "send has \(send.count) elements but must hold \(size) ranks × \(receive.count) = \(size * receive.count)"
             : reductionProblem(operation, T.self) ?? countProblem(receive.count, "receive")
@@ -211,12 +220,12 @@ extension Communicator {
         try check(MPI_Reduce_scatter_block(send.baseAddress, receive.baseAddress, Int32(receive.count),
                                            T.mpiDatatype, operation.mpiOperation, handle), "MPI_Reduce_scatter_block")
         let bytes = (size - 1) * receive.count * MemoryLayout<T>.stride
-        recordTraffic(sent: bytes, received: bytes)
+        recordTraffic(sent: bytes, received: bytes, startedAt: started)
     }
 
-    private func recordAllreduce(bytes: Int) {
+    private func recordAllreduce(bytes: Int, startedAt started: Double) {
         let ring = 2 * (size - 1) * bytes / size
-        recordTraffic(sent: ring, received: ring)
+        recordTraffic(sent: ring, received: ring, startedAt: started)
     }
 
     private func reductionProblem<T: MPIScalar>(_ operation: ReductionOperation, _ type: T.Type) -> String? {

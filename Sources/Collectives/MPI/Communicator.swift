@@ -64,9 +64,15 @@ public final class Communicator {
     /// Clears ``traffic``.
     public func resetTraffic() { traffic = TrafficCounters() }
 
-    /// Adds one call's bytes to ``traffic``; for collectives built on top of this type.
-    public func recordTraffic(sent: Int, received: Int) {
-        traffic.record(sent: sent, received: received)
+    /// Adds one call's bytes, and the time since `startedAt` (an `MPI_Wtime` reading), to
+    /// ``traffic``; for collectives built on top of this type.
+    public func recordTraffic(sent: Int, received: Int, startedAt: Double) {
+        traffic.record(sent: sent, received: received, seconds: MPI_Wtime() - startedAt)
+    }
+
+    /// Adds time spent waiting for nonblocking calls to ``traffic``.
+    public func recordWaiting(startedAt: Double) {
+        traffic.seconds += MPI_Wtime() - startedAt
     }
 
     /// Blocks until every rank has called it.

@@ -77,12 +77,13 @@ extension Communicator {
 
     /// `MPI_Ialltoall` of the first `size × chunk` elements of each buffer, unchecked.
     func issueAlltoall<T: MPIScalar>(_ send: MessageBuffer<T>, into receive: MessageBuffer<T>, chunk: Int) throws -> Request {
+        let started = MPI_Wtime()
         var handle: MPI_Request? = nil
         try check(MPI_Ialltoall(send.storage.baseAddress, Int32(chunk), T.mpiDatatype,
                                 receive.storage.baseAddress, Int32(chunk), T.mpiDatatype, self.handle, &handle),
                   "MPI_Ialltoall")
         let bytes = (size - 1) * chunk * MemoryLayout<T>.stride
-        recordTraffic(sent: bytes, received: bytes)
+        recordTraffic(sent: bytes, received: bytes, startedAt: started)
         return Request(handle: handle, call: "alltoall", buffers: [send, receive])
     }
 
@@ -103,12 +104,13 @@ extension Communicator {
     /// `MPI_Iallgather` of the first `count` elements of `send` into the first
     /// `size × count` of `receive`, unchecked.
     func issueAllgather<T: MPIScalar>(_ send: MessageBuffer<T>, into receive: MessageBuffer<T>, count: Int) throws -> Request {
+        let started = MPI_Wtime()
         var handle: MPI_Request? = nil
         try check(MPI_Iallgather(send.storage.baseAddress, Int32(count), T.mpiDatatype,
                                  receive.storage.baseAddress, Int32(count), T.mpiDatatype, self.handle, &handle),
                   "MPI_Iallgather")
         let bytes = (size - 1) * count * MemoryLayout<T>.stride
-        recordTraffic(sent: bytes, received: bytes)
+        recordTraffic(sent: bytes, received: bytes, startedAt: started)
         return Request(handle: handle, call: "allgather", buffers: [send, receive])
     }
 }

@@ -13,6 +13,9 @@
 /// | reduce-scatter-block of blocks of b bytes | (N−1)·b | (N−1)·b |
 /// | send / receive | the message | the message |
 ///
+/// ``seconds`` is the time spent inside the counted calls (including their argument checks)
+/// and waiting for their nonblocking forms to finish.
+///
 /// The small argument-agreement reductions (``Communicator/verifiesArguments``) are control
 /// traffic and are not counted.
 public struct TrafficCounters: Sendable, Equatable, CustomStringConvertible {
@@ -22,19 +25,28 @@ public struct TrafficCounters: Sendable, Equatable, CustomStringConvertible {
     public var bytesReceived: Int = 0
     /// Number of communicating calls counted.
     public var calls: Int = 0
+    /// Seconds spent in the counted calls and in waiting for them.
+    public var seconds: Double = 0
 
     /// Counters holding the given totals; `TrafficCounters()` starts at zero.
-    public init(bytesSent: Int = 0, bytesReceived: Int = 0, calls: Int = 0) {
+    public init(bytesSent: Int = 0, bytesReceived: Int = 0, calls: Int = 0, seconds: Double = 0) {
         self.bytesSent = bytesSent
         self.bytesReceived = bytesReceived
         self.calls = calls
+        self.seconds = seconds
     }
 
-    /// Adds one call's bytes.
-    public mutating func record(sent: Int, received: Int) {
+    /// Adds one call's bytes and time.
+    public mutating func record(sent: Int, received: Int, seconds: Double = 0) {
         bytesSent += sent
         bytesReceived += received
         calls += 1
+        self.seconds += seconds
+    }
+
+    /// Whether the byte and call counts are equal (times are not compared).
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.bytesSent == rhs.bytesSent && lhs.bytesReceived == rhs.bytesReceived && lhs.calls == rhs.calls
     }
 
     public var description: String {

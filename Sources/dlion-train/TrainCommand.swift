@@ -1,0 +1,168 @@
+import ArgumentParser
+import Collectives
+import Training
+
+/// The optimizers `dlion-train` can run.
+enum OptimizerChoice: String, ExpressibleByArgument, CaseIterable {
+    case dlionMavo = "dlion-mavo"
+    case dlionAvg = "dlion-avg"
+    case globalLion = "global-lion"
+    case globalAdamw = "global-adamw"
+    case lion
+    case adamw
+
+    /// The default peak learning rate: Lion wants 3–10× less than AdamW.
+    var defaultLearningRate: Float {
+        switch self {
+        case .dlionMavo, .dlionAvg, .globalLion, .lion: return 3e-4
+        case .globalAdamw, .adamw: return 1e-3
+        }
+    }
+
+    /// The default decoupled weight decay: Lion wants 3–10× more than AdamW.
+    var defaultWeightDecay: Float {
+        switch self {
+        case .dlionMavo, .dlionAvg, .globalLion, .lion: return 0.1
+        case .globalAdamw, .adamw: return 0.01
+        }
+    }
+
+    var isLion: Bool { ![.globalAdamw, .adamw].contains(self) }
+    var isSingleProcess: Bool { self == .lion || self == .adamw }
+}
+
+/// `dlion-train`: trains an MLP on Fashion-MNIST with Distributed Lion or a baseline.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dlion-train",
+        abstract: "Data-parallel training of an MLP on Fashion-MNIST with Distributed Lion and its baselines.",
+        discussion: """
+            Run under mpirun; every rank trains on its own shard of each epoch's shuffle:
+              ci/mpirun -np 16 .build/release/dlion-train
+            Rank 0 shows progress and a summary, including the bytes each rank sent and what fp32 \
+            gradient allreduce would have sent for the same steps. Non-finite gradients on any rank \
+            make every rank skip that step (counted in the summary); 20 skipped in a row stop the run.
+            """)
+
+    @Option(help: "Optimizer: \(OptimizerChoice.allCases.map(\.rawValue).joined(separator: ", ")). lion and adamw run on one rank only.")
+    var optimizer: OptimizerChoice = .dlionMavo
+
+    @Option(help: "Hidden layer widths, comma-separated.")
+    var hidden = "1024,1024"
+
+    @Option(help: "Activation between layers: relu or gelu.")
+    var activation = "relu"
+
+    @Option(help: "Epochs over the training set.")
+    var epochs = 10
+
+    @Option(help: "Stop after this many steps (overrides --epochs when given).")
+    var steps: Int?
+
+    @Option(help: "Rows per batch on each rank (the global batch is this × ranks).")
+    var batchSize = 32
+
+    @Option(name: .customLong("lr"), help: "Peak learning rate (default 3e-4 for the Lion family, 1e-3 for AdamW).")
+    var learningRate: Float?
+
+    @Option(help: "Decoupled weight decay λ (default 0.1 for the Lion family, 0.01 for AdamW).")
+    var weightDecay: Float?
+
+    @Option(help: "β1 (default 0.9).")
+    var beta1: Float = 0.9
+
+    @Option(help: "β2 (default 0.99 for the Lion family, 0.999 for AdamW).")
+    var beta2: Float?
+
+    @Option(help: "Linear warm-up steps before the cosine decay.")
+    var warmupSteps = 100
+
+    @Option(help: "Learning-rate schedule: cosine (with warm-up) or constant.")
+    var schedule = "cosine"
+
+    @Option(help: "Seed for initialization, shuffling and coin flips (the same on every rank).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Directory holding the Fashion-MNIST *-ubyte.gz files.")
+    var dataDir = FashionMNIST.defaultDirectory
+
+    @Flag(help: "Train on a synthetic dataset (Gaussian clusters) instead of Fashion-MNIST.")
+    var synthetic = false
+
+    @Option(help: "Evaluate on the test split every N steps (0: at the end of each epoch).")
+    var evalInterval = 0
+
+    @Option(help: "Log training loss every N steps.")
+    var logInterval = 50
+
+    @Option(help: "Write JSON lines (steps, evaluations, a final summary) to this file (rank 0).")
+    var metrics: String?
+
+    @Flag(help: "Time GEMM, the rest of forward/backward, optimizer and communication separately.")
+    var profile = false
+
+    @Option(help: "Progress display: line (redrawn in place), plain (one line per log), or auto (DLION_PROGRESS if set, else whether stdout is a terminal; ranks always see a terminal under mpirun, ci/mpirun sets DLION_PROGRESS).")
+    var progress = "auto"
+
+    @Option(help: "BLAS threads per rank (default: max(1, cores ÷ ranks on this node)).")
+    var blasThreads: Int?
+
+    func validate() throws {
+        let widths = hidden.split(separator: ",").map { Int(String($0).trimmingCharacters(in: " ")) }
+        guard !widths.isEmpty, widths.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ValidationError("--hidden must be positive widths separated by commas, like 1024,1024 (got '\(hidden)')")
+        }
+        guard Activation(rawValue: activation) != nil else { throw ValidationError("--activation must be relu or gelu (got '\(activation)')") }
+        guard ["auto", "line", "plain"].contains(progress) else { throw ValidationError("--progress must be auto, line or plain (got '\(progress)')") }
+        guard ["cosine", "constant"].contains(schedule) else { throw ValidationError("--schedule must be cosine or constant (got '\(schedule)')") }
+        guard epochs > 0 else { throw ValidationError("--epochs must be at least 1") }
+        if let steps, steps <= 0 { throw ValidationError("--steps must be at least 1") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be at least 1") }
+        if let learningRate, !(learningRate > 0 && learningRate.isFinite) { throw ValidationError("--lr must be a positive number") }
+        if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be ≥ 0") }
+        guard (0..<1).contains(beta1) else { throw ValidationError("--beta1 must be in [0, 1)") }
+        if let beta2, !(0..<1).contains(beta2) { throw ValidationError("--beta2 must be in [0, 1)") }
+        guard warmupSteps >= 0 else { throw ValidationError("--warmup-steps must be ≥ 0") }
+        guard evalInterval >= 0, logInterval > 0 else { throw ValidationError("--eval-interval must be ≥ 0 and --log-interval ≥ 1") }
+        if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
+    }
+
+    /// The hidden widths, validated.
+    var hiddenWidths: [Int] { hidden.split(separator: ",").compactMap { Int(String($0).trimmingCharacters(in: " ")) } }
+
+    func run() throws {
+        try MPI.start()
+        let world = try MPI.world()
+        do {
+            try TrainingRun(options: self, world: world).run()
+            try MPI.finalize()
+        } catch let error as CollectiveError {
+            // Collective errors are thrown on every rank alike: each says what it knows.
+            report(error, rank: world.rank)
+            throw ExitCode(2)
+        } catch let error as TrainingError {
+            report(error, rank: world.rank)
+            throw ExitCode(1)
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            // Anything else may have happened on this rank alone: stop every rank.
+            report(error, rank: world.rank)
+            MPI.abort(errorCode: 3)
+        }
+    }
+
+    private func report(_ error: Error, rank: Int) {
+        printError("dlion-train (rank \(rank)): error: \(error)")
+    }
+}
+
+extension String {
+    /// The string without leading and trailing characters in `set`.
+    func trimmingCharacters(in set: String) -> String {
+        var slice = Substring(self)
+        while let first = slice.first, set.contains(first) { slice.removeFirst() }
+        while let last = slice.last, set.contains(last) { slice.removeLast() }
+        return String(slice)
+    }
+}
