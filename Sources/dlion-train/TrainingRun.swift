@@ -21,6 +21,7 @@ final class TrainingRun {
         }
         let threads = options.blasThreads ?? BLAS.threadsPerRank(cores: sysconf(Int32(_SC_NPROCESSORS_ONLN)), ranksOnNode: ranksOnThisNode())
         BLAS.setThreads(threads)
+        Parallel.threads = threads
 
         // Set-up that can fail on one rank only is agreed on before any rank goes further.
         var setupError: Error?

@@ -127,8 +127,11 @@ public final class SignAllreduce {
         func pack(_ index: Int) {
             let segment = segments[index]
             let words = workspace.send[index % 2].storage.baseAddress!
-            SignKernels.pack(source, coordinates: segment.firstWord * 64 ..< (segment.firstWord + segment.paddedWords) * 64,
-                             into: words, policy: zeroPolicy, randomKey: packKey)
+            let first = segment.firstWord * 64
+            Parallel.forEachPiece(count: segment.paddedWords * 64) { piece in
+                SignKernels.pack(source, coordinates: first + piece.lowerBound ..< first + piece.upperBound,
+                                 into: words + piece.lowerBound / 64, policy: zeroPolicy, randomKey: packKey)
+            }
         }
         func vote(_ index: Int) {
             let segment = segments[index]
@@ -142,10 +145,16 @@ public final class SignAllreduce {
             let segment = segments[index]
             let gathered = workspace.gathered[index % 2].storage.baseAddress!
             let chunk = segment.chunkWords, planes = plan.resultPlanes
-            for owner in 0..<ranks where owner * chunk < segment.wordCount {
-                SignKernels.unpack(wordCount: min(chunk, segment.wordCount - owner * chunk),
-                                   firstCoordinate: (segment.firstWord + owner * chunk) * 64, decoding: decoding, into: sink,
-                                   ContiguousPlanes(base: gathered + owner * planes * chunk, stride: chunk))
+            Parallel.forEachPiece(count: segment.wordCount, alignment: 1) { words in
+                var word = words.lowerBound
+                while word < words.upperBound {
+                    let owner = word / chunk
+                    let end = min(words.upperBound, (owner + 1) * chunk)
+                    SignKernels.unpack(wordCount: end - word, firstCoordinate: (segment.firstWord + word) * 64,
+                                       decoding: decoding, into: sink,
+                                       ContiguousPlanes(base: gathered + owner * planes * chunk + word - owner * chunk, stride: chunk))
+                    word = end
+                }
             }
         }
         func exchange(_ index: Int) throws -> Request {

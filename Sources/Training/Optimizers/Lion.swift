@@ -37,13 +37,16 @@ public final class Lion: Optimizer {
     /// The update itself, on any buffers of the same count.
     static func update(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
                        momentum: UnsafeMutableBufferPointer<Float>, learningRate: Float, _ h: LionHyperparameters) {
+        guard let x = parameters.baseAddress, let gradient = gradients.baseAddress, let m = momentum.baseAddress else { return }
         let decay = 1 - learningRate * h.weightDecay
-        for index in 0..<parameters.count {
-            let g = gradients[index], m = momentum[index]
-            let c = h.beta1 * m + (1 - h.beta1) * g
-            let sign: Float = c > 0 ? 1 : (c < 0 ? -1 : 0)
-            parameters[index] = parameters[index] * decay - learningRate * sign
-            momentum[index] = h.beta2 * m + (1 - h.beta2) * g
+        Parallel.forEachPiece(count: parameters.count) { piece in
+            for start in stride(from: piece.lowerBound, to: piece.upperBound, by: 16) {
+                let valid = min(16, piece.upperBound - start)
+                let g = Lanes.load(gradient + start, valid), old = Lanes.load(m + start, valid)
+                let direction = Lanes.sign(h.beta1 * old + (1 - h.beta1) * g)
+                Lanes.store(Lanes.load(x + start, valid) * decay - learningRate * direction, x + start, valid)
+                Lanes.store(h.beta2 * old + (1 - h.beta2) * g, m + start, valid)
+            }
         }
     }
 }
@@ -82,17 +85,22 @@ public final class AdamW: Optimizer {
         guard allFinite(UnsafeBufferPointer(gradients)) else { return false }
         steps += 1
         let h = hyperparameters
-        let correction1 = 1 - powf(h.beta1, Float(steps))
-        let correction2 = 1 - powf(h.beta2, Float(steps))
+        let inverseCorrection1 = 1 / (1 - powf(h.beta1, Float(steps)))
+        let inverseCorrection2 = 1 / (1 - powf(h.beta2, Float(steps)))
         let decay = 1 - learningRate * h.weightDecay
-        for index in 0..<parameters.count {
-            let g = gradients[index]
-            let m = h.beta1 * firstMoment[index] + (1 - h.beta1) * g
-            let v = h.beta2 * secondMoment[index] + (1 - h.beta2) * g * g
-            firstMoment[index] = m
-            secondMoment[index] = v
-            let update = (m / correction1) / ((v / correction2).squareRoot() + h.epsilon)
-            parameters[index] = parameters[index] * decay - learningRate * update
+        guard let x = parameters.baseAddress, let gradient = gradients.baseAddress else { return true }
+        let m = firstMoment.baseAddress!, v = secondMoment.baseAddress!
+        Parallel.forEachPiece(count: parameters.count) { piece in
+            for start in stride(from: piece.lowerBound, to: piece.upperBound, by: 16) {
+                let valid = min(16, piece.upperBound - start)
+                let g = Lanes.load(gradient + start, valid)
+                let first = h.beta1 * Lanes.load(m + start, valid) + (1 - h.beta1) * g
+                let second = h.beta2 * Lanes.load(v + start, valid) + (1 - h.beta2) * g * g
+                Lanes.store(first, m + start, valid)
+                Lanes.store(second, v + start, valid)
+                let update = first * inverseCorrection1 / ((second * inverseCorrection2).squareRoot() + h.epsilon)
+                Lanes.store(Lanes.load(x + start, valid) * decay - learningRate * update, x + start, valid)
+            }
         }
         return true
     }

@@ -1,0 +1,40 @@
+import Dispatch
+
+/// Splits element-wise work over the cores a rank owns.
+///
+/// With one rank per core (the usual MPI layout) this stays at 1 and the kernels run on the
+/// calling thread. A rank that owns several cores (one rank on a 2-core machine, say) sets
+/// ``threads`` to their number, as it does for BLAS; the sign kernels and the optimizers then
+/// split their vectors into that many contiguous pieces.
+public enum Parallel {
+    /// Threads element-wise kernels use; 1 by default.
+    nonisolated(unsafe) public static var threads = 1
+
+    /// Pieces smaller than this many elements are not worth a thread.
+    public static let minimumPiece = 1 << 15
+
+    /// Calls `body` on contiguous pieces covering `0..<count`, each starting at a multiple of
+    /// `alignment`, concurrently when ``threads`` > 1 and the vector is long enough.
+    public static func forEachPiece(count: Int, alignment: Int = 64, _ body: (Range<Int>) -> Void) {
+        let pieces = min(threads, count / minimumPiece)
+        guard pieces > 1 else {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        let pieceLength = (count / pieces + alignment - 1) / alignment * alignment
+        withoutActuallyEscaping(body) { body in
+            let box = UnsafeSendableBox(body)
+            DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+                let start = piece * pieceLength
+                let end = piece == pieces - 1 ? count : min(count, start + pieceLength)
+                if start < end { box.value(start..<end) }
+            }
+        }
+    }
+}
+
+/// Carries a non-Sendable value into `concurrentPerform`, whose pieces touch disjoint memory.
+private struct UnsafeSendableBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
