@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "dlion-train", targets: ["dlion-train"]),
         .executable(name: "mpi-conformance", targets: ["mpi-conformance"]),
         .executable(name: "collectives-bench", targets: ["collectives-bench"]),
+        .executable(name: "gemm-bench", targets: ["gemm-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,13 +31,18 @@ let package = Package(
         ),
         .executableTarget(
             name: "mpi-conformance",
-            dependencies: ["Collectives", "CMPI"],
+            dependencies: ["Collectives", "Training"],
             path: "Tests/Conformance"
         ),
         .executableTarget(
             name: "collectives-bench",
             dependencies: ["Collectives", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "benchmarks/collectives-bench"
+        ),
+        .executableTarget(
+            name: "gemm-bench",
+            dependencies: ["Training", "Collectives", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "benchmarks/gemm-bench"
         ),
         .testTarget(
             name: "TrainingTests",

@@ -12,6 +12,10 @@ let package = Package(
             name: "collectives-example",
             dependencies: [.product(name: "Collectives", package: "dlion")]
         ),
+        .executableTarget(
+            name: "lion-example",
+            dependencies: [.product(name: "Collectives", package: "dlion"), .product(name: "Training", package: "dlion")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

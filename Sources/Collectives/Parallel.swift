@@ -16,20 +16,26 @@ public enum Parallel {
     /// Calls `body` on contiguous pieces covering `0..<count`, each starting at a multiple of
     /// `alignment`, concurrently when ``threads`` > 1 and the vector is long enough.
     public static func forEachPiece(count: Int, alignment: Int = 64, _ body: (Range<Int>) -> Void) {
+        _ = mapPieces(count: count, alignment: alignment, body)
+    }
+
+    /// Like ``forEachPiece(count:alignment:_:)``, returning each piece's result in order.
+    public static func mapPieces<Result>(count: Int, alignment: Int = 64, _ body: (Range<Int>) -> Result) -> [Result] {
         let pieces = min(threads, count / minimumPiece)
-        guard pieces > 1 else {
-            if count > 0 { body(0..<count) }
-            return
-        }
+        guard pieces > 1 else { return count > 0 ? [body(0..<count)] : [] }
         let pieceLength = (count / pieces + alignment - 1) / alignment * alignment
+        let results = UnsafeMutableBufferPointer<Result?>.allocate(capacity: pieces)
+        results.initialize(repeating: nil)
+        defer { results.deallocate() }
         withoutActuallyEscaping(body) { body in
-            let box = UnsafeSendableBox(body)
+            let box = UnsafeSendableBox((body, results))
             DispatchQueue.concurrentPerform(iterations: pieces) { piece in
                 let start = piece * pieceLength
                 let end = piece == pieces - 1 ? count : min(count, start + pieceLength)
-                if start < end { box.value(start..<end) }
+                if start < end { box.value.1[piece] = box.value.0(start..<end) }
             }
         }
+        return results.compactMap { $0 }
     }
 }
 

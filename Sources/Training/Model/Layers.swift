@@ -22,10 +22,11 @@ public enum Linear {
                                 inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                 batch: Int, inputs: Int, outputs: Int) {
         BLAS.sgemm(m: outputs, n: inputs, k: batch, dout, transposeA: true, inp, into: dweight)
-        dbias.update(repeating: 0, count: outputs)
-        for row in 0..<batch {
-            let line = dout + row * outputs
-            for column in 0..<outputs { dbias[column] += line[column] }
+        for start in stride(from: 0, to: outputs, by: 16) {
+            let valid = min(16, outputs - start)
+            var sum = SIMD16<Float>(repeating: 0)
+            for row in 0..<batch { sum += Lanes.load(dout + row * outputs + start, valid) }
+            Lanes.store(sum, dbias + start, valid)
         }
         if let dinp { BLAS.sgemm(m: batch, n: inputs, k: outputs, dout, weight, into: dinp) }
     }
@@ -35,13 +36,23 @@ public enum Linear {
 public enum ReLU {
     /// out = max(0, inp), element-wise over `count` values.
     public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int) {
-        for index in 0..<count { out[index] = max(0, inp[index]) }
+        for start in stride(from: 0, to: count, by: 16) {
+            let valid = min(16, count - start)
+            let bits = unsafeBitCast(Lanes.load(inp + start, valid), to: SIMD16<Int32>.self)
+            Lanes.store(unsafeBitCast(bits & ~(bits &>> 31), to: SIMD16<Float>.self), out + start, valid)
+        }
     }
 
-    /// dinp = dout where inp > 0, else 0.
+    /// dinp = dout where inp > 0, else 0. `dinp` may be `dout`.
     public static func backward(dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
                                 dout: UnsafePointer<Float>, count: Int) {
-        for index in 0..<count { dinp[index] = inp[index] > 0 ? dout[index] : 0 }
+        for start in stride(from: 0, to: count, by: 16) {
+            let valid = min(16, count - start)
+            let bits = unsafeBitCast(Lanes.load(inp + start, valid), to: SIMD16<Int32>.self)
+            let positive = ((0 &- bits) & ~bits) &>> 31
+            let gradient = unsafeBitCast(Lanes.load(dout + start, valid), to: SIMD16<Int32>.self) & positive
+            Lanes.store(unsafeBitCast(gradient, to: SIMD16<Float>.self), dinp + start, valid)
+        }
     }
 }
 

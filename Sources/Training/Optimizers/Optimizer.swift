@@ -58,21 +58,18 @@ public struct AdamWHyperparameters: Sendable, Equatable {
     }
 }
 
-/// Whether every value is finite: one pass, no branch per element (a NaN or Inf anywhere
-/// makes the sum of value·0 a NaN).
+/// Whether every value is finite: one pass split over ``Parallel/threads``, no branch per
+/// element (a NaN or Inf anywhere makes the sum of value·0 a NaN).
 public func allFinite(_ values: UnsafeBufferPointer<Float>) -> Bool {
-    var probe = SIMD16<Float>(repeating: 0)
-    var index = 0
-    if let base = values.baseAddress {
-        let raw = UnsafeRawPointer(base)
-        while index + 16 <= values.count {
-            probe += raw.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self) * 0
-            index += 16
+    guard let base = values.baseAddress else { return true }
+    let probes = Parallel.mapPieces(count: values.count) { piece -> Float in
+        var probe = SIMD16<Float>(repeating: 0)
+        for start in stride(from: piece.lowerBound, to: piece.upperBound, by: 16) {
+            probe += Lanes.load(base + start, min(16, piece.upperBound - start)) * 0
         }
+        return probe.sum()
     }
-    var tail: Float = 0
-    while index < values.count { tail += values[index] * 0; index += 1 }
-    return (probe.sum() + tail) == 0
+    return probes.reduce(0, +) == 0
 }
 
 /// Allocates a zeroed float buffer.
