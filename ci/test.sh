@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs the unit tests, the multi-rank
-# conformance suite at 1, 2, 3, 4, 5, 8 and 16 ranks, and the example package under mpirun.
+# conformance suite at 1, 2, 3, 4, 5, 8 and 16 ranks, the example package under mpirun, and
+# end-to-end checks of dlion-train.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,10 +30,15 @@ for ranks in 1 2 3 4 5 8 16; do
     failed=$((failed + ${rest%% failed}))
 done
 
-echo "== example package (links Collectives from outside, runs under mpirun -np 4)"
+echo "== example package (links Collectives and Training from outside, runs under mpirun -np 4)"
 (cd examples && swift build -c release)
 ci/mpirun -np 4 examples/.build/release/collectives-example
+ci/mpirun -np 4 examples/.build/release/lion-example
+
+echo "== dlion-train end to end"
+cli=0
+ci/cli-checks.sh || cli=$?
 
 echo "== done in $(( $(date +%s) - start )) s"
 echo "conformance: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+[[ $failed -eq 0 && $cli -eq 0 ]]

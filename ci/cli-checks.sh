@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# End-to-end checks of dlion-train under mpirun: a short run writes the metrics it promises,
+# and bad input fails on every rank with a clear message instead of hanging.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+train=.build/release/dlion-train
+passed=0
+failed=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# expect NAME STATUS(zero|nonzero) TEXT COMMAND…: runs COMMAND (60 s at most) and checks
+# its exit status and that its output contains TEXT.
+expect() {
+    local name=$1 status=$2 text=$3
+    shift 3
+    local output code
+    output=$(timeout 120 "$@" 2>&1)
+    code=$?
+    local ok=1
+    if [[ $code -eq 124 ]]; then ok=0; echo "FAIL cli: $name: timed out (a rank hung)"; fi
+    if [[ $status == zero && $code -ne 0 ]] || [[ $status == nonzero && $code -eq 0 ]]; then
+        ok=0; echo "FAIL cli: $name: exit status $code, expected $status"
+    fi
+    if ! grep -qF -- "$text" <<<"$output"; then ok=0; echo "FAIL cli: $name: output lacks '$text'"; fi
+    if ((ok)); then passed=$((passed + 1)); else failed=$((failed + 1)); echo "$output" | tail -15; fi
+}
+
+expect "short synthetic run" zero "test accuracy" \
+    ci/mpirun -np 4 $train --synthetic --steps 60 --eval-interval 30 --metrics "$work/m.jsonl"
+expect "metrics summary fields" zero "ok" python3 - "$work/m.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+summary = [l for l in lines if l["event"] == "summary"][-1]
+need = ["test_accuracy", "test_loss", "steps", "wall_seconds", "samples_per_second", "bytes_sent_per_rank", "fp32_allreduce_bytes_per_rank"]
+assert all(k in summary for k in need), summary
+assert summary["steps"] == 60 and 0 < summary["bytes_sent_per_rank"] * 28 < summary["fp32_allreduce_bytes_per_rank"], summary
+assert any(l["event"] == "step" for l in lines) and sum(l["event"] == "eval" for l in lines) >= 2
+print("ok")
+PY
+expect "every optimizer runs" zero "global-adamw on 2 rank(s)" \
+    bash -c "for o in dlion-avg global-lion global-adamw; do ci/mpirun -np 2 $train --synthetic --steps 10 --optimizer \$o || exit 1; done"
+expect "help explains the flags" zero "--batch-size" $train --help
+expect "bad flag" nonzero "--epochs must be at least 1" ci/mpirun -np 2 $train --epochs 0
+expect "unknown optimizer" nonzero "dlion-mavo" ci/mpirun -np 2 $train --optimizer sgd
+expect "single-process optimizer on many ranks" nonzero "under mpirun use global-lion" ci/mpirun -np 2 $train --optimizer lion --synthetic
+expect "missing dataset, every rank says so" nonzero "(rank 1): error: dataset file /nonexistent/train-images-idx3-ubyte.gz is missing" \
+    ci/mpirun -np 2 $train --data-dir /nonexistent
+printf 'not gzip' > "$work/train-images-idx3-ubyte.gz"
+expect "corrupt dataset" nonzero "is not a valid IDX file" ci/mpirun -np 2 $train --data-dir "$work"
+expect "unwritable metrics file" nonzero "cannot create the metrics file" ci/mpirun -np 2 $train --synthetic --metrics /nonexistent/m.jsonl
+expect "model too large for memory" nonzero "use smaller --hidden widths" ci/mpirun -np 2 $train --synthetic --hidden 200000,200000
+expect "divergence stops every rank" nonzero "(rank 1): error: training diverged" \
+    ci/mpirun -np 2 $train --synthetic --optimizer global-lion --lr 1e30 --steps 40 --warmup-steps 0 --schedule constant
+
+echo "cli: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
