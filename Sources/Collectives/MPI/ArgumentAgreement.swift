@@ -49,3 +49,20 @@ extension Communicator {
 func countProblem(_ count: Int, _ what: String) -> String? {
     count > Int(Int32.max) ? "\(what) has \(count) elements, more than one MPI call can carry (\(Int32.max)); split it" : nil
 }
+
+extension Communicator {
+    /// The problem with alltoall buffers, if any: equal counts, a multiple of the ranks.
+    func alltoallProblem(send: Int, receive: Int) -> String? {
+        if send % size != 0 { return "send has \(send) elements, not a multiple of the \(size) ranks" }
+        if receive != send { return "send has \(send) elements but receive has \(receive); they must match" }
+        return countProblem(send / size, "each chunk")
+    }
+
+    /// The problem with allgather buffers, if any: room for every rank's chunk.
+    func allgatherProblem(send: Int, receive: Int) -> String? {
+        if receive != send * size {
+            return "receive has \(receive) elements but must hold \(size) ranks × \(send) = \(size * send)"
+        }
+        return countProblem(send, "send")
+    }
+}

@@ -80,10 +80,8 @@ extension Communicator {
         let call = "allgather"
         try MPI.requireRunning(call)
         let started = MPI_Wtime()
-        let problem = receive.count != send.count * size
-            ? "receive has \(receive.count) elements but must hold \(size) ranks × \(send.count) = \(size * send.count)"
-            : countProblem(send.count, "send")
-        try agree(call, localProblem: problem, values: [AgreedValue(name: "element count", value: send.count)])
+        try agree(call, localProblem: allgatherProblem(send: send.count, receive: receive.count),
+                  values: [AgreedValue(name: "element count", value: send.count)])
         try check(MPI_Allgather(send.baseAddress, Int32(send.count), T.mpiDatatype,
                                 receive.baseAddress, Int32(send.count), T.mpiDatatype, handle), "MPI_Allgather")
         let chunk = send.count * MemoryLayout<T>.stride
@@ -136,15 +134,8 @@ extension Communicator {
         try MPI.requireRunning(call)
         let started = MPI_Wtime()
         let chunk = send.count / size
-        let problem: String?
-        if send.count % size != 0 {
-            problem = "send has \(send.count) elements, not a multiple of the \(size) ranks"
-        } else if receive.count != send.count {
-            problem = "send has \(send.count) elements but receive has \(receive.count); they must match"
-        } else {
-            problem = countProblem(chunk, "each chunk")
-        }
-        try agree(call, localProblem: problem, values: [AgreedValue(name: "element count", value: send.count)])
+        try agree(call, localProblem: alltoallProblem(send: send.count, receive: receive.count),
+                  values: [AgreedValue(name: "element count", value: send.count)])
         try check(MPI_Alltoall(send.baseAddress, Int32(chunk), T.mpiDatatype,
                                receive.baseAddress, Int32(chunk), T.mpiDatatype, handle), "MPI_Alltoall")
         let bytes = (size - 1) * chunk * MemoryLayout<T>.stride

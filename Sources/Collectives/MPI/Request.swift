@@ -63,15 +63,8 @@ extension Communicator {
         let call = "startAlltoall"
         try MPI.requireRunning(call)
         let chunk = send.count / size
-        let problem: String?
-        if send.count % size != 0 {
-            problem = "send has \(send.count) elements, not a multiple of the \(size) ranks"
-        } else if receive.count != send.count {
-            problem = "send has \(send.count) elements but receive has \(receive.count); they must match"
-        } else {
-            problem = countProblem(chunk, "each chunk")
-        }
-        try agree(call, localProblem: problem, values: [AgreedValue(name: "element count", value: send.count)])
+        try agree(call, localProblem: alltoallProblem(send: send.count, receive: receive.count),
+                  values: [AgreedValue(name: "element count", value: send.count)])
         return try issueAlltoall(send, into: receive, chunk: chunk)
     }
 
@@ -94,10 +87,8 @@ extension Communicator {
     public func startAllgather<T: MPIScalar>(_ send: MessageBuffer<T>, into receive: MessageBuffer<T>) throws -> Request {
         let call = "startAllgather"
         try MPI.requireRunning(call)
-        let problem = receive.count != send.count * size
-            ? "receive has \(receive.count) elements but must hold \(size) ranks × \(send.count) = \(size * send.count)"
-            : countProblem(send.count, "send")
-        try agree(call, localProblem: problem, values: [AgreedValue(name: "element count", value: send.count)])
+        try agree(call, localProblem: allgatherProblem(send: send.count, receive: receive.count),
+                  values: [AgreedValue(name: "element count", value: send.count)])
         return try issueAllgather(send, into: receive, count: send.count)
     }
 
