@@ -1,3 +1,5 @@
+import CNontemporal
+
 /// Where the signs of a sign allreduce come from.
 public enum SignSource {
     /// δ = sign(values[i]).
@@ -65,6 +67,10 @@ enum ResultDecoding: Equatable {
 /// The loops are generic over small lane loaders and storers rather than closures, so that
 /// each specialization inlines completely and the 16-lane vectors stay in registers.
 enum SignKernels {
+    /// Runs of at least this many words (256 KiB of floats) are written with non-temporal
+    /// stores; shorter ones are likely still in cache when read.
+    static let streamingThreshold = 1024
+
     /// Packs the signs of coordinates `coordinates` of `source` into `words` (64 a word;
     /// `coordinates.lowerBound` must be a multiple of 64). Coordinates past the end of the
     /// source pack as exact zeros. `randomKey` seeds the zero policy's coin flips.
@@ -156,8 +162,13 @@ enum SignKernels {
         let fullWords = (end - firstCoordinate) / 64
         switch sink {
         case .values(let output):
-            let lanes = ValueStore(base: UnsafeMutableRawPointer(output.baseAddress! + firstCoordinate))
-            decodeWords(fullWords, decoding: decoding, planes, lanes)
+            let start = output.baseAddress! + firstCoordinate
+            if Int(bitPattern: start) % 16 == 0 && fullWords >= streamingThreshold {
+                decodeWords(fullWords, decoding: decoding, planes, StreamingValueStore(base: start))
+                dlion_stream_fence()
+            } else {
+                decodeWords(fullWords, decoding: decoding, planes, ValueStore(base: UnsafeMutableRawPointer(start)))
+            }
         case .lionUpdate(let parameters, let learningRate, let weightDecay):
             let lanes = LionUpdateStore(base: UnsafeMutableRawPointer(parameters.baseAddress! + firstCoordinate),
                                         decay: 1 - learningRate * weightDecay, learningRate: learningRate)
@@ -281,6 +292,22 @@ struct ValueStore: LaneStorer {
     @inline(__always)
     func store(_ offset: Int, _ delta: SIMD16<Float>) {
         base.storeBytes(of: delta, toByteOffset: offset * 4, as: SIMD16<Float>.self)
+    }
+}
+
+/// Writes Δ with non-temporal stores: the output is written once and read later, so reading
+/// each line before overwriting it (as a cached store must) would double the memory traffic.
+/// `base` must be 16-byte aligned; call ``dlion_stream_fence()`` when done.
+struct StreamingValueStore: LaneStorer {
+    let base: UnsafeMutablePointer<Float>
+
+    @inline(__always)
+    func store(_ offset: Int, _ delta: SIMD16<Float>) {
+        let destination = base + offset
+        dlion_stream_store4(destination, delta.lowHalf.lowHalf)
+        dlion_stream_store4(destination + 4, delta.lowHalf.highHalf)
+        dlion_stream_store4(destination + 8, delta.highHalf.lowHalf)
+        dlion_stream_store4(destination + 12, delta.highHalf.highHalf)
     }
 }
 

@@ -1,0 +1,2 @@
+// Header-only: everything is in include/nontemporal.h.
+#include "nontemporal.h"
