@@ -8,6 +8,9 @@ enum OptimizerChoice: String, ExpressibleByArgument, CaseIterable {
     case dlionAvg = "dlion-avg"
     case globalLion = "global-lion"
     case globalAdamw = "global-adamw"
+    case localAdamw = "local-adamw"
+    case terngrad
+    case dgc
     case lion
     case adamw
 
@@ -15,7 +18,7 @@ enum OptimizerChoice: String, ExpressibleByArgument, CaseIterable {
     var defaultLearningRate: Float {
         switch self {
         case .dlionMavo, .dlionAvg, .globalLion, .lion: return 3e-4
-        case .globalAdamw, .adamw: return 1e-3
+        case .globalAdamw, .adamw, .localAdamw, .terngrad, .dgc: return 1e-3
         }
     }
 
@@ -23,11 +26,11 @@ enum OptimizerChoice: String, ExpressibleByArgument, CaseIterable {
     var defaultWeightDecay: Float {
         switch self {
         case .dlionMavo, .dlionAvg, .globalLion, .lion: return 0.1
-        case .globalAdamw, .adamw: return 0.01
+        case .globalAdamw, .adamw, .localAdamw, .terngrad, .dgc: return 0.01
         }
     }
 
-    var isLion: Bool { ![.globalAdamw, .adamw].contains(self) }
+    var isLion: Bool { ![.globalAdamw, .adamw, .localAdamw, .terngrad, .dgc].contains(self) }
     var isSingleProcess: Bool { self == .lion || self == .adamw }
 }
 
@@ -73,6 +76,24 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "β2 (default 0.99 for the Lion family, 0.999 for AdamW).")
     var beta2: Float?
+
+    @Option(help: "Local AdamW's synchronization rule: qsr (H = max(H_base, ⌊(α/η)²⌋)), linear (γ = 1: ⌊α/η⌋), or constant (H = H_base).")
+    var syncRule = "qsr"
+
+    @Option(help: "Local AdamW's H_base: the period during warm-up and the least period (the period itself for --sync-rule constant).")
+    var hBase = 4
+
+    @Option(help: "Local AdamW's α (default 2.19 × the peak learning rate: the paper's ViT-B ratio 0.0175/0.008).")
+    var qsrAlpha: Float?
+
+    @Flag(help: "Local AdamW: average the moments m and v at synchronizations too (default: they stay local).")
+    var averageMoments = false
+
+    @Option(help: "DGC: the fraction of coordinates sent each step once warmed up, in (0, 1].")
+    var topkRatio: Float = 0.001
+
+    @Option(help: "DGC: steps over which the sent fraction falls from 25 % to --topk-ratio (default: one epoch).")
+    var dgcWarmupSteps: Int?
 
     @Option(help: "Linear warm-up steps before the cosine decay.")
     var warmupSteps = 100
@@ -124,6 +145,11 @@ struct TrainCommand: ParsableCommand {
         if let beta2, !(0..<1).contains(beta2) { throw ValidationError("--beta2 must be in [0, 1)") }
         guard warmupSteps >= 0 else { throw ValidationError("--warmup-steps must be ≥ 0") }
         guard evalInterval >= 0, logInterval > 0 else { throw ValidationError("--eval-interval must be ≥ 0 and --log-interval ≥ 1") }
+        guard ["qsr", "linear", "constant"].contains(syncRule) else { throw ValidationError("--sync-rule must be qsr, linear or constant (got '\(syncRule)')") }
+        guard hBase >= 1 else { throw ValidationError("--h-base must be at least 1 (got \(hBase))") }
+        if let qsrAlpha, !(qsrAlpha > 0 && qsrAlpha.isFinite) { throw ValidationError("--qsr-alpha must be a positive number (got \(qsrAlpha))") }
+        guard topkRatio > 0 && topkRatio <= 1 else { throw ValidationError("--topk-ratio must be in (0, 1] (got \(topkRatio))") }
+        if let dgcWarmupSteps, dgcWarmupSteps < 0 { throw ValidationError("--dgc-warmup-steps must be ≥ 0") }
         if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
     }
 

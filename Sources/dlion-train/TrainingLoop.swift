@@ -17,7 +17,7 @@ final class TrainingLoop {
 
     /// Time spent in each part of the steps, for `--profile`.
     private var dataSeconds = 0.0, forwardBackwardSeconds = 0.0, optimizerSeconds = 0.0
-    private var skippedSteps = 0, skippedInARow = 0
+    private var skippedSteps = 0, skippedInARow = 0, appliedSteps = 0, loggedSynchronizations = 0
 
     init(model: MLP, optimizer: Optimizer, communicator: Communicator, sampler: ShardedSampler, train: Dataset, test: Dataset,
          schedule: LearningRateSchedule, totalSteps: Int, options: TrainCommand, reporter: Reporter?, world: Communicator) {
@@ -64,6 +64,7 @@ final class TrainingLoop {
                                                  learningRate: schedule.rate(at: step))
                 optimizerSeconds += monotonicSeconds() - mark
                 try account(applied: applied, step: step)
+                logSynchronizations()
                 step += 1
                 if loss.isFinite { lossSinceLog += loss; stepsSinceLog += 1 }
 
@@ -91,12 +92,31 @@ final class TrainingLoop {
     private func account(applied: Bool, step: Int) throws {
         if applied {
             skippedInARow = 0
+            appliedSteps += 1
             return
         }
         skippedSteps += 1
         skippedInARow += 1
         reporter?.say("step \(step + 1): NaN or Inf in the gradients on some rank; every rank skipped this step")
         if skippedInARow >= 20 { throw TrainingError.diverged(step: step + 1, skippedInARow: skippedInARow) }
+    }
+
+    /// Logs Local AdamW's synchronizations as they happen.
+    private func logSynchronizations() {
+        guard let local = optimizer as? LocalAdamW, local.synchronizations.count > loggedSynchronizations else { return }
+        for sync in local.synchronizations[loggedSynchronizations...] {
+            reporter?.record([("event", .string("sync")), ("step", .int(sync.step)), ("H", .int(sync.period)),
+                              ("capped", .int(sync.capped ? 1 : 0)), ("bytes_sent", .int(sync.bytesSent))])
+            if sync.capped {
+                reporter?.say("step \(sync.step): \(local.rule) wanted a longer round than the steps left (η ≈ 0 near the end of the schedule); H capped at \(sync.period)")
+            }
+        }
+        loggedSynchronizations = local.synchronizations.count
+    }
+
+    /// Communication rounds: Local AdamW's synchronizations, or one per applied step.
+    private var synchronizationCount: Int {
+        (optimizer as? LocalAdamW)?.synchronizations.count ?? (optimizer.communicator == nil ? 0 : appliedSteps)
     }
 
     private func logStep(step: Int, epoch: Int, loss: Double, elapsed: Double) {
@@ -130,7 +150,7 @@ final class TrainingLoop {
             ── summary ─────────────────────────────────────────────
               optimizer        \(optimizer.name) on \(n) rank(s)
               test accuracy    \(fixed(100 * evaluation.accuracy, 2)) %   (test loss \(fixed(evaluation.loss, 4)))
-              steps            \(steps) (\(skippedSteps) skipped for non-finite gradients)
+              steps            \(steps) (\(skippedSteps) skipped for non-finite gradients), \(synchronizationCount) synchronizations
               wall time        \(durationText(wall))   (\(Int(samples / wall)) samples/s)
               sent per rank    \(bytesText(sent))   (fp32 gradient allreduce: \(bytesText(fp32BytesPerStep * steps))\(sent > 0 ? ", \(fixed(ratio, 1))× more" : ""))
             """)
@@ -138,6 +158,7 @@ final class TrainingLoop {
         reporter.record([("event", .string("summary")), ("optimizer", .string(optimizer.name)), ("ranks", .int(n)),
                          ("test_accuracy", .double(evaluation.accuracy)), ("test_loss", .double(evaluation.loss)),
                          ("steps", .int(steps)), ("skipped_steps", .int(skippedSteps)), ("epochs", .int(epochs)),
+                         ("synchronizations", .int(synchronizationCount)),
                          ("wall_seconds", .double(wall)), ("samples_per_second", .double(samples / wall)),
                          ("parameters", .int(parameters)),
                          ("bytes_sent_per_rank", .int(sent)), ("bytes_received_per_rank", .int(communicator.traffic.bytesReceived)),

@@ -42,12 +42,13 @@ final class TrainingRun {
         let model = try MLP(widths: widths, activation: Activation(rawValue: options.activation)!, maxBatch: max(options.batchSize, 256),
                             seed: options.seed, optimizerStateCopies: choice.isLion ? 1 : 2)
         let communicator = try world.duplicate()
-        let optimizer = makeOptimizer(count: model.arena.count, communicator: communicator)
         let sampler = try ShardedSampler(count: train.count, ranks: world.size, rank: world.rank, batchSize: options.batchSize, seed: options.seed)
         let totalSteps = options.steps ?? options.epochs * sampler.stepsPerEpoch
         let peak = options.learningRate ?? choice.defaultLearningRate
         let schedule: LearningRateSchedule = options.schedule == "constant"
             ? .constant(peak) : .cosine(peak: peak, warmupSteps: min(options.warmupSteps, totalSteps / 2), totalSteps: totalSteps, minimum: 0)
+        let optimizer = try makeOptimizer(model: model, communicator: communicator, schedule: schedule,
+                                          totalSteps: totalSteps, peak: peak, stepsPerEpoch: sampler.stepsPerEpoch)
 
         reporter?.say("dlion-train: \(optimizer.name) on \(options.synthetic ? "synthetic data" : "Fashion-MNIST"), \(world.size) rank(s) × batch \(options.batchSize), "
                       + "MLP \(widths.map(String.init).joined(separator: "-")) (\(model.arena.count) parameters), \(totalSteps) steps, peak lr \(peak), \(threads) BLAS thread(s) per rank")
@@ -57,7 +58,9 @@ final class TrainingRun {
         try loop.run()
     }
 
-    private func makeOptimizer(count: Int, communicator: Communicator) -> Optimizer {
+    private func makeOptimizer(model: MLP, communicator: Communicator, schedule: LearningRateSchedule,
+                               totalSteps: Int, peak: Float, stepsPerEpoch: Int) throws -> Optimizer {
+        let count = model.arena.count
         let lion = LionHyperparameters(beta1: options.beta1, beta2: options.beta2 ?? 0.99,
                                        weightDecay: options.weightDecay ?? options.optimizer.defaultWeightDecay)
         let adamw = AdamWHyperparameters(beta1: options.beta1, beta2: options.beta2 ?? 0.999,
@@ -67,6 +70,22 @@ final class TrainingRun {
         case .dlionAvg: return DistributedLion(count: count, communicator: communicator, reduction: .average, hyperparameters: lion, seed: options.seed)
         case .globalLion: return DataParallel(Lion(count: count, hyperparameters: lion), communicator: communicator)
         case .globalAdamw: return DataParallel(AdamW(count: count, hyperparameters: adamw), communicator: communicator)
+        case .localAdamw:
+            let alpha = options.qsrAlpha ?? 2.19 * peak
+            let rule: SynchronizationRule = switch options.syncRule {
+            case "constant": .constant(options.hBase)
+            case "linear": .linear(base: options.hBase, alpha: alpha)
+            default: .quadratic(base: options.hBase, alpha: alpha)
+            }
+            return try LocalAdamW(count: count, communicator: communicator, rule: rule, schedule: schedule, totalSteps: totalSteps,
+                                  hyperparameters: adamw, averageMoments: options.averageMoments)
+        case .terngrad:
+            let tensors = model.arena.slots.map { $0.offset ..< $0.offset + $0.count }
+            return CompressedGradientAdamW(count: count, communicator: communicator,
+                                           compressor: TernGrad(tensors: tensors, seed: options.seed, rank: world.rank), hyperparameters: adamw)
+        case .dgc:
+            let compressor = try DGC(count: count, ratio: options.topkRatio, warmupSteps: options.dgcWarmupSteps ?? stepsPerEpoch)
+            return CompressedGradientAdamW(count: count, communicator: communicator, compressor: compressor, hyperparameters: adamw)
         case .lion: return Lion(count: count, hyperparameters: lion)
         case .adamw: return AdamW(count: count, hyperparameters: adamw)
         }

@@ -22,15 +22,7 @@ public final class DataParallel: Optimizer {
                      learningRate: Float) throws -> Bool {
         let communicator = self.communicator!
         try communicator.allreduce(inPlace: gradients, operation: .sum)
-        let scale = 1 / Float(communicator.size)
-        if let g = gradients.baseAddress {
-            Parallel.forEachPiece(count: gradients.count) { piece in
-                for start in stride(from: piece.lowerBound, to: piece.upperBound, by: 16) {
-                    let valid = min(16, piece.upperBound - start)
-                    Lanes.store(Lanes.load(g + start, valid) * scale, g + start, valid)
-                }
-            }
-        }
+        scale(gradients, by: 1 / Float(communicator.size))
         return try base.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
     }
 }

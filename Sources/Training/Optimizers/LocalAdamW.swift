@@ -1,0 +1,148 @@
+import Collectives
+
+/// How many local steps a round of Local AdamW lasts (Gu et al., ICLR 2024).
+public enum SynchronizationRule: Sendable, Equatable, CustomStringConvertible {
+    /// H steps every round.
+    case constant(Int)
+    /// The Quadratic Synchronization Rule: H = max(H_base, ⌊(α/η)²⌋).
+    case quadratic(base: Int, alpha: Float)
+    /// The γ = 1 baseline: H = max(H_base, ⌊α/η⌋).
+    case linear(base: Int, alpha: Float)
+
+    /// Why the rule's settings are unusable, if they are.
+    public var problem: String? {
+        switch self {
+        case .constant(let h):
+            return h >= 1 ? nil : "the synchronization period H must be at least 1 (got \(h))"
+        case .quadratic(let base, let alpha), .linear(let base, let alpha):
+            if base < 1 { return "H_base must be at least 1 (got \(base))" }
+            if !(alpha > 0 && alpha.isFinite) { return "the QSR α must be a positive number (got \(alpha))" }
+            return nil
+        }
+    }
+
+    /// The period of a round whose first step has learning rate `learningRate`: H_base during
+    /// warm-up, never more than `stepsLeft`. A zero learning rate would make H infinite; it
+    /// is capped by the steps left, and `capped` says so.
+    public func period(learningRate: Float, warmingUp: Bool, stepsLeft: Int) -> (steps: Int, capped: Bool) {
+        let limit = max(1, stepsLeft)
+        let wanted: Double
+        switch self {
+        case .constant(let h):
+            wanted = Double(h)
+        case .quadratic(let base, let alpha):
+            let ratio = Double(alpha) / Double(learningRate)   // +∞ when η = 0
+            wanted = warmingUp ? Double(base) : max(Double(base), (ratio * ratio).rounded(.down))
+        case .linear(let base, let alpha):
+            let ratio = Double(alpha) / Double(learningRate)
+            wanted = warmingUp ? Double(base) : max(Double(base), ratio.rounded(.down))
+        }
+        if !(wanted < Double(limit)) { return (limit, wanted > Double(limit)) }
+        return (Int(wanted), false)
+    }
+
+    public var description: String {
+        switch self {
+        case .constant(let h): return "constant H = \(h)"
+        case .quadratic(let base, let alpha): return "QSR (H_base \(base), α \(alpha))"
+        case .linear(let base, let alpha): return "H ∝ 1/η (H_base \(base), α \(alpha))"
+        }
+    }
+}
+
+/// A synchronization of Local AdamW: at which step, after how long a round, at what cost.
+public struct Synchronization: Sendable, Equatable {
+    /// The step (1-based) that ended the round.
+    public let step: Int
+    /// The round's length H.
+    public let period: Int
+    /// Whether H was cut to the steps left (always so when η = 0 under QSR).
+    public let capped: Bool
+    /// The bytes this rank sent for it.
+    public let bytesSent: Int
+}
+
+/// Local AdamW: each rank steps AdamW on its own data for H steps, then the parameters are
+/// averaged across ranks (fp32 `MPI_Allreduce` ÷ N). The moments stay local (the paper's
+/// default) unless `averageMoments` is set. H is chosen at the start of each round by a
+/// ``SynchronizationRule`` from the learning rate of the round's first step.
+///
+/// Non-finite gradients on any rank make every rank skip the step, as for every optimizer
+/// here: one 4-byte agreement per step.
+public final class LocalAdamW: Optimizer {
+    public let name: String
+    public let communicator: Communicator?
+    public var stateCopies: Int { local.stateCopies }
+    /// The rule choosing each round's H.
+    public let rule: SynchronizationRule
+    /// Whether m and v are averaged at synchronizations too.
+    public let averageMoments: Bool
+    /// Every synchronization so far.
+    public private(set) var synchronizations: [Synchronization] = []
+
+    private let local: AdamW
+    private let schedule: LearningRateSchedule
+    private let totalSteps: Int
+    private var step = 0
+    private var roundLeft = 0
+    private var round = (steps: 0, capped: false)
+
+    /// Local AdamW for `count` parameters over `communicator`, for a run of `totalSteps`
+    /// steps on `schedule`. Throws when the rule's settings are unusable.
+    public init(count: Int, communicator: Communicator, rule: SynchronizationRule, schedule: LearningRateSchedule,
+                totalSteps: Int, hyperparameters: AdamWHyperparameters = AdamWHyperparameters(), averageMoments: Bool = false) throws {
+        if let problem = rule.problem { throw TrainingError.invalidConfiguration(problem) }
+        self.communicator = communicator
+        self.rule = rule
+        self.schedule = schedule
+        self.totalSteps = totalSteps
+        self.averageMoments = averageMoments
+        self.local = AdamW(count: count, hyperparameters: hyperparameters)
+        switch rule {
+        case .constant: name = "local-adamw-constant"
+        case .quadratic: name = "local-adamw-qsr"
+        case .linear: name = "local-adamw-linear"
+        }
+    }
+
+    public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
+                     learningRate: Float) throws -> Bool {
+        let communicator = self.communicator!
+        let finite: Int32 = allFinite(UnsafeBufferPointer(gradients)) ? 1 : 0
+        guard try communicator.allreduce([finite], operation: .min)[0] == 1 else { return false }
+        if roundLeft == 0 {
+            round = rule.period(learningRate: schedule.rate(at: step), warmingUp: schedule.isWarmingUp(at: step),
+                                stepsLeft: totalSteps - step)
+            roundLeft = round.steps
+        }
+        _ = try local.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
+        step += 1
+        roundLeft -= 1
+        if roundLeft == 0 { try synchronize(parameters) }
+        return true
+    }
+
+    /// Averages the parameters (and the moments, if asked) across ranks.
+    private func synchronize(_ parameters: UnsafeMutableBufferPointer<Float>) throws {
+        let communicator = self.communicator!
+        let before = communicator.traffic.bytesSent
+        let buffers = averageMoments ? [parameters, local.firstMoment, local.secondMoment] : [parameters]
+        for buffer in buffers {
+            try communicator.allreduce(inPlace: buffer, operation: .sum)
+            scale(buffer, by: 1 / Float(communicator.size))
+        }
+        synchronizations.append(Synchronization(step: step, period: round.steps, capped: round.capped,
+                                                bytesSent: communicator.traffic.bytesSent - before))
+    }
+}
+
+/// Multiplies every element by `factor`, split over ``Parallel/threads``.
+func scale(_ buffer: UnsafeMutableBufferPointer<Float>, by factor: Float) {
+    guard let base = buffer.baseAddress else { return }
+    Parallel.forEachPiece(count: buffer.count) { piece in
+        for start in stride(from: piece.lowerBound, to: piece.upperBound, by: 16) {
+            let valid = min(16, piece.upperBound - start)
+            Lanes.store(Lanes.load(base + start, valid) * factor, base + start, valid)
+        }
+    }
+}
