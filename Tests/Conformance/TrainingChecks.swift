@@ -8,9 +8,11 @@ struct TrainingChecks {
     var world: Communicator { harness.world }
 
     func runAll() {
-        for name in ["dlion-mavo", "dlion-avg", "global-lion", "global-adamw"] {
+        for name in ["dlion-mavo", "dlion-avg", "global-lion", "global-adamw", "terngrad", "dgc"] {
             checkReplicasStayIdentical(optimizerName: name)
         }
+        checkLocalAdamWSynchronizes()
+        checkTernGradIsUnbiased()
         checkNonFiniteGradientSkipsEverywhere()
     }
 
@@ -19,6 +21,12 @@ struct TrainingChecks {
         case "dlion-mavo": return DistributedLion(count: count, communicator: communicator, reduction: .majorityVote, seed: 1)
         case "dlion-avg": return DistributedLion(count: count, communicator: communicator, reduction: .average, seed: 1)
         case "global-lion": return DataParallel(Lion(count: count), communicator: communicator)
+        case "terngrad":
+            return CompressedGradientAdamW(count: count, communicator: communicator,
+                                           compressor: TernGrad(tensors: [0..<count / 3, count / 3..<count], seed: 4, rank: world.rank))
+        case "dgc":
+            return CompressedGradientAdamW(count: count, communicator: communicator,
+                                           compressor: try! DGC(count: count, ratio: 0.05, warmupSteps: 10))
         default: return DataParallel(AdamW(count: count), communicator: communicator)
         }
     }
@@ -56,9 +64,58 @@ struct TrainingChecks {
         }
     }
 
+    /// Local AdamW: replicas differ between synchronizations and match right after each one;
+    /// the rounds follow the rule.
+    func checkLocalAdamWSynchronizes() {
+        harness.run("local-adamw synchronizes") {
+            let count = 777
+            let schedule = LearningRateSchedule.cosine(peak: 0.01, warmupSteps: 4, totalSteps: 40, minimum: 0)
+            let optimizer = try LocalAdamW(count: count, communicator: try world.duplicate(),
+                                           rule: .quadratic(base: 3, alpha: 0.03), schedule: schedule, totalSteps: 40)
+            var parameters = [Float](repeating: 0.5, count: count)
+            var matchedAfterEverySync = true
+            for step in 0..<40 {
+                var gradients = (0..<count).map { Float(($0 * 7 + world.rank * 13 + step) % 11) - 5 }
+                _ = try parameters.withUnsafeMutableBufferPointer { x in
+                    try gradients.withUnsafeMutableBufferPointer { g in
+                        try optimizer.step(parameters: x, gradients: g, learningRate: schedule.rate(at: step))
+                    }
+                }
+                if optimizer.synchronizations.last?.step == step + 1 {
+                    let highest = try world.allreduce(parameters, operation: .max)
+                    let lowest = try world.allreduce(parameters, operation: .min)
+                    matchedAfterEverySync = matchedAfterEverySync && highest == lowest
+                }
+            }
+            let periods = optimizer.synchronizations.map(\.period)
+            harness.expect(matchedAfterEverySync, "local-adamw replicas match after each synchronization")
+            harness.expect(periods.reduce(0, +) == 40 && periods.first == 3 && optimizer.synchronizations.last?.step == 40,
+                           "local-adamw rounds cover the run", "\(periods)")
+        }
+    }
+
+    /// The mean of many TernGrad exchanges of the same gradients approaches their true mean.
+    func checkTernGradIsUnbiased() {
+        harness.run("terngrad is unbiased") {
+            let count = 64
+            let compressor = TernGrad(tensors: [0..<count], seed: 11, rank: world.rank)
+            let mine = (0..<count).map { Float(($0 + world.rank) % 9) / 8 - 0.5 }
+            let truth = try world.allreduce(mine, operation: .sum).map { $0 / Float(world.size) }
+            var total = [Float](repeating: 0, count: count)
+            let trials = 2000
+            for step in 0..<trials {
+                var gradient = mine
+                try gradient.withUnsafeMutableBufferPointer { try compressor.exchange($0, step: step, communicator: world) }
+                for index in 0..<count { total[index] += gradient[index] / Float(trials) }
+            }
+            let error = zip(total, truth).map { abs($0 - $1) }.max() ?? 0
+            harness.expect(error < 0.05, "terngrad is unbiased", "largest error of the mean \(error)")
+        }
+    }
+
     /// The last rank's gradient holds a NaN: every rank must skip, leaving parameters untouched.
     func checkNonFiniteGradientSkipsEverywhere() {
-        for name in ["dlion-mavo", "global-lion", "global-adamw"] {
+        for name in ["dlion-mavo", "global-lion", "global-adamw", "terngrad", "dgc"] {
             harness.run("training \(name) NaN skips everywhere") {
                 let count = 1000
                 let optimizer = makeOptimizer(name, count: count, communicator: try world.duplicate())

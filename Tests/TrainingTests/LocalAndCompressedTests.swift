@@ -1,0 +1,44 @@
+import Testing
+@testable import Training
+
+@Suite struct SynchronizationRuleTests {
+    @Test func qsrGrowsAsTheLearningRateDecays() {
+        let rule = SynchronizationRule.quadratic(base: 4, alpha: 0.0175)
+        // η = 0.008: (0.0175/0.008)² = 4.78 → H = 4; η = 0.004: 19.1 → 19; η = 0.001: 306.
+        #expect(rule.period(learningRate: 0.008, warmingUp: false, stepsLeft: 1000) == (4, false))
+        #expect(rule.period(learningRate: 0.004, warmingUp: false, stepsLeft: 1000) == (19, false))
+        #expect(rule.period(learningRate: 0.001, warmingUp: false, stepsLeft: 1000) == (306, false))
+        #expect(rule.period(learningRate: 0.001, warmingUp: true, stepsLeft: 1000) == (4, false))
+    }
+
+    @Test func linearRuleAndConstant() {
+        #expect(SynchronizationRule.linear(base: 4, alpha: 0.0175).period(learningRate: 0.001, warmingUp: false, stepsLeft: 1000) == (17, false))
+        #expect(SynchronizationRule.constant(6).period(learningRate: 0.1, warmingUp: false, stepsLeft: 1000) == (6, false))
+    }
+
+    @Test func periodsAreCappedByTheStepsLeftEvenAtZeroLearningRate() {
+        let rule = SynchronizationRule.quadratic(base: 4, alpha: 0.01)
+        #expect(rule.period(learningRate: 0, warmingUp: false, stepsLeft: 37) == (37, true))
+        #expect(rule.period(learningRate: 0.001, warmingUp: false, stepsLeft: 50) == (50, true))
+        #expect(SynchronizationRule.constant(8).period(learningRate: 0.1, warmingUp: false, stepsLeft: 3) == (3, true))
+    }
+
+    @Test func badSettingsAreRefused() {
+        #expect(SynchronizationRule.constant(0).problem != nil)
+        #expect(SynchronizationRule.quadratic(base: 0, alpha: 1).problem != nil)
+        #expect(SynchronizationRule.quadratic(base: 4, alpha: 0).problem != nil)
+        #expect(SynchronizationRule.linear(base: 4, alpha: -.infinity).problem != nil)
+        #expect(SynchronizationRule.quadratic(base: 4, alpha: 0.01).problem == nil)
+    }
+}
+
+@Suite struct CompressorTests {
+    @Test func dgcSparsityWarmsUpExponentially() throws {
+        let dgc = try DGC(count: 10, ratio: 0.001, warmupSteps: 100)
+        #expect(dgc.fraction(at: 0) == 0.25)
+        #expect(abs(dgc.fraction(at: 50) - 0.25 * (0.001 / 0.25).squareRoot()) < 1e-6)
+        #expect(dgc.fraction(at: 100) == 0.001)
+        #expect(throws: TrainingError.self) { try DGC(count: 10, ratio: 0, warmupSteps: 1) }
+        #expect(throws: TrainingError.self) { try DGC(count: 10, ratio: 1.5, warmupSteps: 1) }
+    }
+}
