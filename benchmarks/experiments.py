@@ -10,7 +10,8 @@ rank count, as the Distributed Lion paper's Figure 4).
     benchmarks/experiments.py --ranks 4 --seeds 0 1 2 --epochs 5
 
 Finished runs are kept in benchmarks/results.json, so an interrupted run resumes where it
-stopped (--fresh starts over). Only the standard library is used.
+stopped (--fresh starts over). benchmarks/results-discussion.md, written by a person after
+reading a run, is appended to RESULTS.md. Only the standard library is used.
 """
 import argparse
 import json
@@ -116,7 +117,7 @@ def svg(table, ranks_list, path):
     points = [(m, r, v) for (m, r), v in table.items()]
     xs = [math.log10(max(v["up"], 1e-3)) for _, _, v in points]
     ys = [v["accuracy"] for _, _, v in points]
-    x0, x1 = math.floor(min(xs)), math.ceil(max(xs))
+    x0, x1 = math.floor(min(xs)) - 0.15, math.ceil(max(xs)) + 0.15
     y0, y1 = math.floor(min(ys) - 0.5), math.ceil(max(ys) + 0.5)
     sx = lambda x: left + (x - x0) / max(1e-9, x1 - x0) * (width - left - right)
     sy = lambda y: height - bottom - (y - y0) / max(1e-9, y1 - y0) * (height - top - bottom)
@@ -124,7 +125,7 @@ def svg(table, ranks_list, path):
     shapes = {r: s for r, s in zip(ranks_list, ["circle", "square", "triangle", "diamond"])}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="13">',
            '<rect width="100%" height="100%" fill="white"/>']
-    for decade in range(x0, x1 + 1):
+    for decade in range(math.ceil(x0), math.floor(x1) + 1):
         x = sx(decade)
         out.append(f'<line x1="{x}" y1="{top}" x2="{x}" y2="{height - bottom}" stroke="#ddd"/>')
         out.append(f'<text x="{x}" y="{height - bottom + 20}" text-anchor="middle">{10 ** decade:g}</text>')
@@ -208,6 +209,9 @@ def main():
                          f"{v['bytes'] / 2**20:.1f} MiB | {v['syncs']:.0f} | {v['wall']:.0f} |")
     lines += ["", "![test accuracy against bits per parameter per step](accuracy-vs-bits.svg)", "",
               "## The claims, checked", ""] + claims(table, args.ranks)
+    discussion = ROOT / "benchmarks/results-discussion.md"
+    if discussion.exists():
+        lines += ["", discussion.read_text().strip()]
     (out / "RESULTS.md").write_text("\n".join(lines) + "\n")
     svg(table, args.ranks, out / "accuracy-vs-bits.svg")
     print(f"wrote {out / 'RESULTS.md'} and {out / 'accuracy-vs-bits.svg'}", file=sys.stderr)

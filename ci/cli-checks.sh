@@ -38,8 +38,13 @@ assert summary["steps"] == 60 and 0 < summary["bytes_sent_per_rank"] * 28 < summ
 assert any(l["event"] == "step" for l in lines) and sum(l["event"] == "eval" for l in lines) >= 2
 print("ok")
 PY
-expect "every optimizer runs" zero "global-adamw on 2 rank(s)" \
-    bash -c "for o in dlion-avg global-lion global-adamw; do ci/mpirun -np 2 $train --synthetic --steps 10 --optimizer \$o || exit 1; done"
+expect "every optimizer runs" zero "dgc on 2 rank(s)" \
+    bash -c "for o in dlion-avg global-lion global-adamw local-adamw terngrad dgc; do ci/mpirun -np 2 $train --synthetic --steps 10 --optimizer \$o || exit 1; done"
+expect "local adamw logs its synchronizations" zero '"event":"sync"' \
+    bash -c "ci/mpirun -np 2 $train --synthetic --steps 40 --optimizer local-adamw --metrics $work/sync.jsonl >/dev/null && cat $work/sync.jsonl"
+expect "H_base below 1" nonzero "--h-base must be at least 1" ci/mpirun -np 2 $train --optimizer local-adamw --h-base 0
+expect "QSR alpha not positive" nonzero "--qsr-alpha must be a positive number" ci/mpirun -np 2 $train --optimizer local-adamw --qsr-alpha 0
+expect "top-k ratio outside (0, 1]" nonzero "--topk-ratio must be in (0, 1]" ci/mpirun -np 2 $train --optimizer dgc --topk-ratio 1.5
 expect "help explains the flags" zero "--batch-size" $train --help
 expect "bad flag" nonzero "--epochs must be at least 1" ci/mpirun -np 2 $train --epochs 0
 expect "unknown optimizer" nonzero "dlion-mavo" ci/mpirun -np 2 $train --optimizer sgd

@@ -163,18 +163,26 @@ public final class DGC: GradientCompressor {
 
     public func exchange(_ gradient: UnsafeMutableBufferPointer<Float>, step: Int, communicator: Communicator) throws {
         let count = gradient.count
-        for index in 0..<count {
-            corrected[index] = momentum * corrected[index] + gradient[index]
-            accumulated[index] += corrected[index]
+        guard let g = gradient.baseAddress else { return }
+        let u = corrected.baseAddress!, v = accumulated.baseAddress!, mu = momentum
+        Parallel.forEachPiece(count: count) { piece in
+            for start in stride(from: piece.lowerBound, to: piece.upperBound, by: 16) {
+                let valid = min(16, piece.upperBound - start)
+                let next = mu * Lanes.load(u + start, valid) + Lanes.load(g + start, valid)
+                Lanes.store(next, u + start, valid)
+                Lanes.store(Lanes.load(v + start, valid) + next, v + start, valid)
+            }
         }
         let threshold = self.threshold(keeping: fraction(at: step))
         var indices: [UInt32] = []
         var values: [Float] = []
-        for index in 0..<count where abs(accumulated[index]) >= threshold && accumulated[index] != 0 {
+        indices.reserveCapacity(Int(fraction(at: step) * Float(count) * 1.5) + 16)
+        values.reserveCapacity(indices.capacity)
+        for index in 0..<count where abs(v[index]) >= threshold && v[index] != 0 {
             indices.append(UInt32(index))
-            values.append(accumulated[index])
-            accumulated[index] = 0
-            corrected[index] = 0
+            values.append(v[index])
+            v[index] = 0
+            u[index] = 0
         }
         let everyone = try communicator.allgather(SparseVector(length: count, indices: indices, values: values))
         gradient.update(repeating: 0)
