@@ -26,7 +26,7 @@ public final class Communicator {
     /// whatever MPI does with them (an error on some ranks, or a hang).
     public var verifiesArguments = true
     /// Bytes this rank's calls on this communicator have sent and received.
-    public private(set) var traffic = TrafficCounters()
+    public internal(set) var traffic = TrafficCounters()
 
     private let ownsHandle: Bool
 
@@ -68,11 +68,6 @@ public final class Communicator {
     /// ``traffic``; for collectives built on top of this type.
     public func recordTraffic(sent: Int, received: Int, startedAt: Double) {
         traffic.record(sent: sent, received: received, seconds: MPI_Wtime() - startedAt)
-    }
-
-    /// Adds time spent waiting for nonblocking calls to ``traffic``.
-    public func recordWaiting(startedAt: Double) {
-        traffic.seconds += MPI_Wtime() - startedAt
     }
 
     /// Blocks until every rank has called it.

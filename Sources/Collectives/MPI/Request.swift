@@ -55,6 +55,15 @@ public struct Request: ~Copyable {
 
 /// Nonblocking collectives on ``MessageBuffer``s.
 extension Communicator {
+    /// Waits for `request`, adding the time spent waiting to ``traffic``.
+    ///
+    /// The corresponding MPI function is `MPI_Wait`.
+    public func wait(for request: consuming Request) throws {
+        let started = MPI_Wtime()
+        defer { traffic.seconds += MPI_Wtime() - started }
+        try request.wait()
+    }
+
     /// Starts an alltoall: chunk j of `send` goes to rank j; rank j's chunk for this rank
     /// lands in chunk j of `receive`. Counts as in ``alltoall(_:into:)``.
     ///

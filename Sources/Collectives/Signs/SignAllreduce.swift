@@ -1,5 +1,3 @@
-import CMPI
-
 /// The bit-packed sign allreduce: every rank contributes one ±1 vote per coordinate, one bit
 /// each, and every rank receives the same combined result.
 ///
@@ -171,22 +169,16 @@ public final class SignAllreduce {
         var gathering: Request? = nil
         for index in segments.indices {
             if index + 1 < segments.count { pack(index + 1) }
-            var waited = MPI_Wtime()
-            try exchanging.take()!.wait()
-            communicator.recordWaiting(startedAt: waited)
+            try communicator.wait(for: exchanging.take()!)
             vote(index)
             if index + 1 < segments.count { exchanging = try exchange(index + 1) }
             if let previous = gathering.take() {
-                waited = MPI_Wtime()
-                try previous.wait()
-                communicator.recordWaiting(startedAt: waited)
+                try communicator.wait(for: previous)
                 unpack(index - 1)
             }
             gathering = try gather(index)
         }
-        let waited = MPI_Wtime()
-        try gathering.take()!.wait()
-        communicator.recordWaiting(startedAt: waited)
+        try communicator.wait(for: gathering.take()!)
         unpack(segments.count - 1)
     }
 }

@@ -80,39 +80,53 @@ enum SignKernels {
         let wordCount = (coordinates.count + 63) / 64
         let fullWords = max(0, min(wordCount, (source.count - coordinates.lowerBound) / 64))
         let firstWord = coordinates.lowerBound / 64
-        switch source {
-        case .values(let values):
-            let loader = ValueLanes(base: UnsafeRawPointer(values.baseAddress! + coordinates.lowerBound))
-            packWords(fullWords, firstWord: firstWord, into: words, policy: policy, randomKey: randomKey, loader)
-        case .lionMomentum(let momentum, let gradient, let beta1, let beta2):
-            let loader = LionDirectionLanes(momentum: UnsafeMutableRawPointer(momentum.baseAddress! + coordinates.lowerBound),
-                                            gradient: UnsafeRawPointer(gradient.baseAddress! + coordinates.lowerBound),
-                                            beta1: beta1, beta2: beta2)
-            packWords(fullWords, firstWord: firstWord, into: words, policy: policy, randomKey: randomKey, loader)
-        }
+        packWords(of: source, from: coordinates.lowerBound, count: fullWords, firstWord: firstWord, into: words,
+                  policy: policy, randomKey: randomKey)
         // The remaining words (a partial one, then pure padding) go through a zero-padded copy.
         for word in fullWords..<wordCount {
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { lanes in
-                lanes.initialize(repeating: 0)
-                let start = coordinates.lowerBound + word * 64
-                for lane in 0..<64 where start + lane < min(coordinates.upperBound, source.count) {
-                    lanes[lane] = scalarSignInput(source, start + lane)
-                }
-                packWords(1, firstWord: firstWord + word, into: words + word, policy: policy, randomKey: randomKey,
-                          ValueLanes(base: UnsafeRawPointer(lanes.baseAddress!)))
+            let start = coordinates.lowerBound + word * 64
+            let valid = max(0, min(coordinates.upperBound, source.count) - start)
+            withZeroPaddedWord(of: source, from: start, valid: valid) { padded in
+                packWords(of: padded, from: 0, count: 1, firstWord: firstWord + word, into: words + word,
+                          policy: policy, randomKey: randomKey)
             }
         }
     }
 
-    /// The value whose sign coordinate `index` votes, updating momentum where the source does.
-    private static func scalarSignInput(_ source: SignSource, _ index: Int) -> Float {
+    /// Packs `count` whole words of `source` starting at coordinate `offset`.
+    private static func packWords(of source: SignSource, from offset: Int, count: Int, firstWord: Int,
+                                  into words: UnsafeMutablePointer<UInt64>, policy: ZeroSignPolicy, randomKey: UInt64) {
         switch source {
         case .values(let values):
-            return values[index]
+            let loader = ValueLanes(base: UnsafeRawPointer(values.baseAddress! + offset))
+            packWords(count, firstWord: firstWord, into: words, policy: policy, randomKey: randomKey, loader)
         case .lionMomentum(let momentum, let gradient, let beta1, let beta2):
-            let m = momentum[index], g = gradient[index]
-            momentum[index] = beta2 * m + (1 - beta2) * g
-            return beta1 * m + (1 - beta1) * g
+            let loader = LionDirectionLanes(momentum: UnsafeMutableRawPointer(momentum.baseAddress! + offset),
+                                            gradient: UnsafeRawPointer(gradient.baseAddress! + offset),
+                                            beta1: beta1, beta2: beta2)
+            packWords(count, firstWord: firstWord, into: words, policy: policy, randomKey: randomKey, loader)
+        }
+    }
+
+    /// Runs `body` on a copy of the 64 coordinates of `source` from `start`, of which the first
+    /// `valid` are real and the rest zero, and writes back what `body` changed (the momentum).
+    private static func withZeroPaddedWord(of source: SignSource, from start: Int, valid: Int, _ body: (SignSource) -> Void) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 128) { padded in
+            padded.initialize(repeating: 0)
+            let first = UnsafeMutableBufferPointer(rebasing: padded[0..<64])
+            switch source {
+            case .values(let values):
+                for lane in 0..<valid { first[lane] = values[start + lane] }
+                body(.values(UnsafeBufferPointer(first)))
+            case .lionMomentum(let momentum, let gradient, let beta1, let beta2):
+                let second = UnsafeMutableBufferPointer(rebasing: padded[64..<128])
+                for lane in 0..<valid {
+                    first[lane] = momentum[start + lane]
+                    second[lane] = gradient[start + lane]
+                }
+                body(.lionMomentum(momentum: first, gradient: UnsafeBufferPointer(second), beta1: beta1, beta2: beta2))
+                for lane in 0..<valid { momentum[start + lane] = first[lane] }
+            }
         }
     }
 
@@ -160,35 +174,44 @@ enum SignKernels {
         let end = min(sink.count, firstCoordinate + wordCount * 64)
         guard end > firstCoordinate else { return }
         let fullWords = (end - firstCoordinate) / 64
+        decodeWords(fullWords, firstCoordinate: firstCoordinate, decoding: decoding, into: sink, planes)
+        // A final partial word goes through a zero-padded copy of the sink.
+        let tailStart = firstCoordinate + fullWords * 64
+        guard tailStart < end else { return }
+        let valid = end - tailStart
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { padded in
+            padded.initialize(repeating: 0)
+            let tail = OffsetPlanes(planes: planes, firstWord: fullWords)
+            switch sink {
+            case .values(let output):
+                decodeWords(1, firstCoordinate: 0, decoding: decoding, into: .values(padded), tail)
+                for lane in 0..<valid { output[tailStart + lane] = padded[lane] }
+            case .lionUpdate(let parameters, let learningRate, let weightDecay):
+                for lane in 0..<valid { padded[lane] = parameters[tailStart + lane] }
+                decodeWords(1, firstCoordinate: 0, decoding: decoding,
+                            into: .lionUpdate(parameters: padded, learningRate: learningRate, weightDecay: weightDecay), tail)
+                for lane in 0..<valid { parameters[tailStart + lane] = padded[lane] }
+            }
+        }
+    }
+
+    /// Decodes `wordCount` whole words into `sink` from coordinate `firstCoordinate`, with
+    /// non-temporal stores for long runs into a float output.
+    private static func decodeWords<Planes: PlaneReader>(_ wordCount: Int, firstCoordinate: Int, decoding: ResultDecoding,
+                                                         into sink: SignSink, _ planes: Planes) {
         switch sink {
         case .values(let output):
             let start = output.baseAddress! + firstCoordinate
-            if Int(bitPattern: start) % 16 == 0 && fullWords >= streamingThreshold {
-                decodeWords(fullWords, decoding: decoding, planes, StreamingValueStore(base: start))
+            if Int(bitPattern: start) % 16 == 0 && wordCount >= streamingThreshold {
+                decodeWords(wordCount, decoding: decoding, planes, StreamingValueStore(base: start))
                 dlion_stream_fence()
             } else {
-                decodeWords(fullWords, decoding: decoding, planes, ValueStore(base: UnsafeMutableRawPointer(start)))
+                decodeWords(wordCount, decoding: decoding, planes, ValueStore(base: UnsafeMutableRawPointer(start)))
             }
         case .lionUpdate(let parameters, let learningRate, let weightDecay):
             let lanes = LionUpdateStore(base: UnsafeMutableRawPointer(parameters.baseAddress! + firstCoordinate),
                                         decay: 1 - learningRate * weightDecay, learningRate: learningRate)
-            decodeWords(fullWords, decoding: decoding, planes, lanes)
-        }
-        // A final partial word, lane by lane.
-        let tailStart = firstCoordinate + fullWords * 64
-        guard tailStart < end else { return }
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { lanes in
-            decodeWords(1, decoding: decoding, OffsetPlanes(planes: planes, firstWord: fullWords),
-                        ValueStore(base: UnsafeMutableRawPointer(lanes.baseAddress!)))
-            for index in tailStart..<end {
-                let delta = lanes[index - tailStart]
-                switch sink {
-                case .values(let output):
-                    output[index] = delta
-                case .lionUpdate(let parameters, let learningRate, let weightDecay):
-                    parameters[index] = parameters[index] * (1 - learningRate * weightDecay) - learningRate * delta
-                }
-            }
+            decodeWords(wordCount, decoding: decoding, planes, lanes)
         }
     }
 
