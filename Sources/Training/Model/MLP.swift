@@ -53,16 +53,11 @@ public final class MLP {
         weights = (0..<layers).map { arena.slots[2 * $0] }
         biases = (0..<layers).map { arena.slots[2 * $0 + 1] }
 
-        func buffer(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
-            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
-            buffer.initialize(repeating: 0)
-            return buffer
-        }
-        preActivations = (0..<layers).map { buffer(maxBatch * widths[$0 + 1]) }
-        activations = (0..<layers).map { buffer(maxBatch * widths[$0]) }
-        probabilities = buffer(maxBatch * widths[layers])
+        preActivations = (0..<layers).map { zeroedBuffer(maxBatch * widths[$0 + 1]) }
+        activations = (0..<layers).map { zeroedBuffer(maxBatch * widths[$0]) }
+        probabilities = zeroedBuffer(maxBatch * widths[layers])
         let widest = widths.max()!
-        gradientScratch = (buffer(maxBatch * widest), buffer(maxBatch * widest))
+        gradientScratch = (zeroedBuffer(maxBatch * widest), zeroedBuffer(maxBatch * widest))
         labels = .allocate(capacity: maxBatch)
         labels.initialize(repeating: 0)
 

@@ -76,10 +76,8 @@ public final class ParameterArena {
         }
         self.slots = slots
         self.count = offset
-        parameters = .allocate(capacity: offset)
-        parameters.initialize(repeating: 0)
-        gradients = .allocate(capacity: offset)
-        gradients.initialize(repeating: 0)
+        parameters = zeroedBuffer(offset)
+        gradients = zeroedBuffer(offset)
     }
 
     deinit {
@@ -116,4 +114,11 @@ func availableMemoryBytes() -> Int {
         }
     }
     return sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
+}
+
+/// Allocates a zeroed float buffer.
+func zeroedBuffer(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+    let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+    buffer.initialize(repeating: 0)
+    return buffer
 }

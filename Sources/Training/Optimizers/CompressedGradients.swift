@@ -35,8 +35,7 @@ public final class CompressedGradientAdamW: Optimizer {
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {
         let communicator = self.communicator!
-        let finite: Int32 = allFinite(UnsafeBufferPointer(gradients)) ? 1 : 0
-        guard try communicator.allreduce([finite], operation: .min)[0] == 1 else { return false }
+        guard try allFiniteOnEveryRank(gradients, communicator: communicator) else { return false }
         try compressor.exchange(gradients, step: steps, communicator: communicator)
         steps += 1
         return try local.step(parameters: parameters, gradients: gradients, learningRate: learningRate)

@@ -68,8 +68,7 @@ public final class DistributedLion: Optimizer {
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {
         let communicator = self.communicator!
-        let finite: Int32 = allFinite(UnsafeBufferPointer(gradients)) ? 1 : 0
-        guard try communicator.allreduce([finite], operation: .min)[0] == 1 else { return false }
+        guard try allFiniteOnEveryRank(gradients, communicator: communicator) else { return false }
         let h = hyperparameters
         try signs.allreduce(.lionMomentum(momentum: momentum, gradient: UnsafeBufferPointer(gradients), beta1: h.beta1, beta2: h.beta2),
                             into: .lionUpdate(parameters: parameters, learningRate: learningRate, weightDecay: h.weightDecay))

@@ -108,8 +108,7 @@ public final class LocalAdamW: Optimizer {
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {
         let communicator = self.communicator!
-        let finite: Int32 = allFinite(UnsafeBufferPointer(gradients)) ? 1 : 0
-        guard try communicator.allreduce([finite], operation: .min)[0] == 1 else { return false }
+        guard try allFiniteOnEveryRank(gradients, communicator: communicator) else { return false }
         if roundLeft == 0 {
             round = rule.period(learningRate: schedule.rate(at: step), warmingUp: schedule.isWarmingUp(at: step),
                                 stepsLeft: totalSteps - step)

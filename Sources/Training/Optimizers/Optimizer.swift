@@ -72,9 +72,10 @@ public func allFinite(_ values: UnsafeBufferPointer<Float>) -> Bool {
     return probes.reduce(0, +) == 0
 }
 
-/// Allocates a zeroed float buffer.
-func zeroedBuffer(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
-    let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
-    buffer.initialize(repeating: 0)
-    return buffer
+/// Whether the gradients are finite on every rank of `communicator`: each rank's
+/// ``allFinite(_:)``, then one 4-byte `MPI_Allreduce` (minimum), so that every rank takes
+/// the same decision.
+func allFiniteOnEveryRank(_ gradients: UnsafeMutableBufferPointer<Float>, communicator: Communicator) throws -> Bool {
+    let finite: Int32 = allFinite(UnsafeBufferPointer(gradients)) ? 1 : 0
+    return try communicator.allreduce([finite], operation: .min)[0] == 1
 }
