@@ -1,4 +1,5 @@
 import Collectives
+import Training
 
 /// Checks the compressed allgathers against what every rank can compute on its own.
 struct CompressedAllgatherChecks {
@@ -16,7 +17,7 @@ struct CompressedAllgatherChecks {
 
     /// Rank `rank`'s codes of `bits` bits.
     func codes(rank: Int, length: Int, bits: Int) -> [UInt32] {
-        var random = SplitMix(seed: UInt64(rank * 31 + length * 7 + bits))
+        var random = SplitMix64(seed: UInt64(rank * 31 + length * 7 + bits))
         return (0..<length).map { _ in bits == 32 ? UInt32(truncatingIfNeeded: random.next()) : UInt32(truncatingIfNeeded: random.next()) & ((1 << UInt32(bits)) - 1) }
     }
 
@@ -35,7 +36,7 @@ struct CompressedAllgatherChecks {
     func checkPackedSigns(length: Int) {
         let call = "allgather(PackedSigns)"
         let values = { (rank: Int) -> [Float] in
-            var random = SplitMix(seed: UInt64(rank + 1000 * length))
+            var random = SplitMix64(seed: UInt64(rank + 1000 * length))
             return (0..<length).map { _ in random.nonzeroFloat() }
         }
         harness.run(call, size: length) {

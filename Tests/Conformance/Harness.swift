@@ -1,4 +1,5 @@
 import Collectives
+import Training
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -70,20 +71,7 @@ func contribution<T: TestScalar>(_ type: T.Type, rank: Int, index: Int) -> T {
 /// The sizes every collective is checked at: empty, one, around a 64-bit word, and a large odd size.
 let conformanceSizes = [0, 1, 63, 64, 65, 100_003]
 
-/// A small deterministic generator (SplitMix64) so every rank can recompute any rank's data.
-struct SplitMix {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// A float in [−1, 1), never exactly zero.
     mutating func nonzeroFloat() -> Float {
         let value = Float(Int32(truncatingIfNeeded: next() >> 32)) / Float(1 << 31)

@@ -1,4 +1,5 @@
 import Collectives
+import Training
 
 /// Checks the bit-packed sign allreduce against a reference built from MPI's own integer
 /// allreduce of the ±1 votes.
@@ -27,8 +28,8 @@ struct SignAllreduceChecks {
     /// Rank `rank`'s input: random non-zero values, with some coordinates equal on every
     /// rank half of the time, so that ties actually occur at even N.
     func input(rank: Int, length: Int) -> [Float] {
-        var own = SplitMix(seed: UInt64(rank * 7919 + length))
-        var shared = SplitMix(seed: UInt64(length))
+        var own = SplitMix64(seed: UInt64(rank * 7919 + length))
+        var shared = SplitMix64(seed: UInt64(length))
         return (0..<length).map { index in
             let common = shared.nonzeroFloat()
             let mine = own.nonzeroFloat()
@@ -102,7 +103,7 @@ struct SignAllreduceChecks {
     func checkFusedLion() {
         let length = 10_007
         harness.run("sign allreduce fused Lion step", size: length) {
-            var rng = SplitMix(seed: UInt64(world.rank + 1))
+            var rng = SplitMix64(seed: UInt64(world.rank + 1))
             var momentum = (0..<length).map { _ in rng.nonzeroFloat() }
             let gradient = (0..<length).map { _ in rng.nonzeroFloat() }
             var parameters = (0..<length).map { _ in rng.nonzeroFloat() }
