@@ -21,8 +21,8 @@ let package = Package(
             pkgConfig: "ompi-c",
             providers: [.apt(["libopenmpi-dev"])]
         ),
-        .target(name: "CNontemporal"),
-        .target(name: "Collectives", dependencies: ["CMPI", "CNontemporal"]),
+        .target(name: "CVectorOps"),
+        .target(name: "Collectives", dependencies: ["CMPI", "CVectorOps"]),
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Training", dependencies: ["Collectives", "CBLAS", "CZlib"]),

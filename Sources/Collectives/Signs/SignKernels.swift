@@ -1,4 +1,4 @@
-import CNontemporal
+import CVectorOps
 
 /// Where the signs of a sign allreduce come from.
 public enum SignSource {
@@ -71,6 +71,11 @@ enum SignKernels {
     /// stores; shorter ones are likely still in cache when read.
     static let streamingThreshold = 1024
 
+    /// How far ahead of the pack loop, in floats, its inputs are prefetched: 8 KiB. One core's
+    /// hardware prefetchers alone keep too few lines in flight to reach the memory's bandwidth;
+    /// with this, pack reads a 64 MiB buffer faster than a plain loop does (benchmarks/README.md).
+    static let prefetchDistance = 2048
+
     /// Packs the signs of coordinates `coordinates` of `source` into `words` (64 a word;
     /// `coordinates.lowerBound` must be a multiple of 64). Coordinates past the end of the
     /// source pack as exact zeros. `randomKey` seeds the zero policy's coin flips.
@@ -133,34 +138,24 @@ enum SignKernels {
     @inline(__always)
     private static func packWords<Lanes: LaneLoader>(_ wordCount: Int, firstWord: Int, into words: UnsafeMutablePointer<UInt64>,
                                                      policy: ZeroSignPolicy, randomKey: UInt64, _ lanes: Lanes) {
-        let zero = SIMD16<Float>(repeating: 0)
         for word in 0..<wordCount {
-            // Fast path: the sign bits, and a cheap test for ±0 (compare) and NaN (a NaN, or
-            // an Inf, makes the running sum non-finite). Most words have neither.
-            var negative: UInt64 = 0
-            var zeros = SIMD16<Int32>(repeating: 0)
-            var sum = SIMD16<Float>(repeating: 0)
+            // One pass: the sign bits and the lanes without a sign (±0, NaN), each a move-mask.
+            // Most words have no signless lane and take the first branch.
+            lanes.prefetch(word * 64 + prefetchDistance)
+            var negative: UInt64 = 0, signless: UInt64 = 0
             for quarter in 0..<4 {
                 let values = lanes.load(word * 64 + quarter * 16)
-                negative |= SignBits.moveMask(unsafeBitCast(values, to: SIMD16<Int32>.self) &>> 31) << UInt64(quarter * 16)
-                zeros |= unsafeBitCast(values .== zero, to: SIMD16<Int32>.self)
-                sum += values
+                negative |= UInt64(dlion_negative_bits16(values)) << UInt64(quarter * 16)
+                signless |= UInt64(dlion_signless_bits16(values)) << UInt64(quarter * 16)
             }
-            let exponent = unsafeBitCast(sum, to: SIMD16<Int32>.self) & 0x7F80_0000
-            if !SignBits.anySignBit(zeros | (exponent &+ 0x0080_0000)) {
+            if signless == 0 {
                 words[word] = ~negative
             } else {
-                // Slow path: exactly which lanes have no sign.
-                var noSign: UInt64 = 0
-                for quarter in 0..<4 {
-                    let bits = unsafeBitCast(lanes.load(word * 64 + quarter * 16), to: SIMD16<Int32>.self)
-                    noSign |= SignBits.moveMask(SignBits.noSignLanes(bits) &>> 31) << UInt64(quarter * 16)
-                }
                 switch policy {
                 case .positive:
-                    words[word] = ~(negative & ~noSign)
+                    words[word] = ~(negative & ~signless)
                 case .random:
-                    words[word] = (~negative & ~noSign) | (noSign & SignBits.random(key: randomKey, index: firstWord + word))
+                    words[word] = (~negative & ~signless) | (signless & SignBits.random(key: randomKey, index: firstWord + word))
                 }
             }
             for quarter in 0..<4 { lanes.finish(word * 64 + quarter * 16) }
@@ -266,6 +261,8 @@ protocol LaneLoader {
     func load(_ offset: Int) -> SIMD16<Float>
     /// Called once per 16 lanes after they are packed, for the source's own updates.
     func finish(_ offset: Int)
+    /// Hints that the 64 values starting `offset` floats after the loader's start will be loaded soon.
+    func prefetch(_ offset: Int)
 }
 
 /// Loads plain values.
@@ -277,6 +274,9 @@ struct ValueLanes: LaneLoader {
 
     @inline(__always)
     func finish(_ offset: Int) {}
+
+    @inline(__always)
+    func prefetch(_ offset: Int) { dlion_prefetch256(base + offset * 4) }
 }
 
 /// Computes Lion's direction β1·m + (1−β1)·g; once packed, stores the new momentum
@@ -292,6 +292,12 @@ struct LionDirectionLanes: LaneLoader {
         let m = momentum.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
         let g = gradient.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
         return beta1 * m + (1 - beta1) * g
+    }
+
+    @inline(__always)
+    func prefetch(_ offset: Int) {
+        dlion_prefetch256(momentum + offset * 4)
+        dlion_prefetch256(gradient + offset * 4)
     }
 
     @inline(__always)
@@ -370,3 +376,5 @@ struct OffsetPlanes<Planes: PlaneReader>: PlaneReader {
     @inline(__always)
     func word(plane: Int, word: Int) -> UInt64 { planes.word(plane: plane, word: firstWord + word) }
 }
+
+

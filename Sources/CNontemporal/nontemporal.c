@@ -1,2 +1,0 @@
-// Header-only: everything is in include/nontemporal.h.
-#include "nontemporal.h"
