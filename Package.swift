@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "Collectives", dependencies: ["CMPI", "CVectorOps"]),
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Training", dependencies: ["Collectives", "CBLAS", "CZlib"]),
+        .target(name: "Training", dependencies: ["Collectives", "CVectorOps", "CBLAS", "CZlib"]),
         .executableTarget(
             name: "dlion-train",
             dependencies: ["Training", "Collectives", .product(name: "ArgumentParser", package: "swift-argument-parser")]

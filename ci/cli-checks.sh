@@ -45,6 +45,10 @@ expect "local adamw logs its synchronizations" zero '"event":"sync"' \
 expect "H_base below 1" nonzero "--h-base must be at least 1" ci/mpirun -np 2 $train --optimizer local-adamw --h-base 0
 expect "QSR alpha not positive" nonzero "--qsr-alpha must be a positive number" ci/mpirun -np 2 $train --optimizer local-adamw --qsr-alpha 0
 expect "top-k ratio outside (0, 1]" nonzero "--topk-ratio must be in (0, 1]" ci/mpirun -np 2 $train --optimizer dgc --topk-ratio 1.5
+expect "idle OpenBLAS workers sleep" zero "(OPENBLAS_THREAD_TIMEOUT=4)" \
+    env -u OPENBLAS_THREAD_TIMEOUT ci/mpirun -np 1 $train --synthetic --steps 2
+expect "a timeout the user set wins" zero "(OPENBLAS_THREAD_TIMEOUT=30)" \
+    ci/mpirun -np 1 -x OPENBLAS_THREAD_TIMEOUT=30 $train --synthetic --steps 2
 expect "help explains the flags" zero "--batch-size" $train --help
 expect "bad flag" nonzero "--epochs must be at least 1" ci/mpirun -np 2 $train --epochs 0
 expect "unknown optimizer" nonzero "dlion-mavo" ci/mpirun -np 2 $train --optimizer sgd

@@ -51,7 +51,8 @@ final class TrainingRun {
                                           totalSteps: totalSteps, peak: peak, stepsPerEpoch: sampler.stepsPerEpoch)
 
         reporter?.say("dlion-train: \(optimizer.name) on \(options.synthetic ? "synthetic data" : "Fashion-MNIST"), \(world.size) rank(s) × batch \(options.batchSize), "
-                      + "MLP \(widths.map(String.init).joined(separator: "-")) (\(model.arena.count) parameters), \(totalSteps) steps, peak lr \(peak), \(threads) BLAS thread(s) per rank")
+                      + "MLP \(widths.map(String.init).joined(separator: "-")) (\(model.arena.count) parameters), \(totalSteps) steps, peak lr \(peak), \(threads) BLAS thread(s) per rank"
+                      + (getenv("OPENBLAS_THREAD_TIMEOUT").map { " (OPENBLAS_THREAD_TIMEOUT=\(String(cString: $0)))" } ?? ""))
 
         let loop = TrainingLoop(model: model, optimizer: optimizer, communicator: communicator, sampler: sampler, train: train, test: test,
                                 schedule: schedule, totalSteps: totalSteps, options: options, reporter: reporter, world: world)

@@ -1,2 +1,5 @@
 // dlion-train: data-parallel training with Distributed Lion and its baselines.
+import Training
+
+BLAS.restartWithSleepingIdleThreads()
 TrainCommand.main()

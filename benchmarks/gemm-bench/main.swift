@@ -125,4 +125,5 @@ extension String {
     func padded(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
 }
 
+BLAS.restartWithSleepingIdleThreads()
 GemmBench.main()

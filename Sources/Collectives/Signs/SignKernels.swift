@@ -71,9 +71,10 @@ enum SignKernels {
     /// stores; shorter ones are likely still in cache when read.
     static let streamingThreshold = 1024
 
-    /// How far ahead of the pack loop, in floats, its inputs are prefetched: 8 KiB. One core's
-    /// hardware prefetchers alone keep too few lines in flight to reach the memory's bandwidth;
-    /// with this, pack reads a 64 MiB buffer faster than a plain loop does (benchmarks/README.md).
+    /// How far ahead, in floats, pack prefetches its inputs and Lion's update its parameters:
+    /// 8 KiB. One core's hardware prefetchers alone keep too few lines in flight to reach the
+    /// memory's bandwidth; with this, pack reads a 64 MiB buffer faster than a plain loop does
+    /// (benchmarks/README.md).
     static let prefetchDistance = 2048
 
     /// Packs the signs of coordinates `coordinates` of `source` into `words` (64 a word;
@@ -340,7 +341,7 @@ struct StreamingValueStore: LaneStorer {
     }
 }
 
-/// Applies x ← x·(1 − ηλ) − η·Δ.
+/// Applies x ← x·(1 − ηλ) − η·Δ, prefetching x ahead.
 struct LionUpdateStore: LaneStorer {
     let base: UnsafeMutableRawPointer
     let decay: Float
@@ -348,6 +349,7 @@ struct LionUpdateStore: LaneStorer {
 
     @inline(__always)
     func store(_ offset: Int, _ delta: SIMD16<Float>) {
+        if offset % 64 == 0 { dlion_prefetch256(base + (offset + SignKernels.prefetchDistance) * 4) }
         let x = base.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
         base.storeBytes(of: x * decay - learningRate * delta, toByteOffset: offset * 4, as: SIMD16<Float>.self)
     }
