@@ -71,12 +71,6 @@ enum SignKernels {
     /// stores; shorter ones are likely still in cache when read.
     static let streamingThreshold = 1024
 
-    /// How far ahead, in floats, pack prefetches its inputs and Lion's update its parameters:
-    /// 8 KiB. One core's hardware prefetchers alone keep too few lines in flight to reach the
-    /// memory's bandwidth; with this, pack reads a 64 MiB buffer faster than a plain loop does
-    /// (benchmarks/README.md).
-    static let prefetchDistance = 2048
-
     /// Packs the signs of coordinates `coordinates` of `source` into `words` (64 a word;
     /// `coordinates.lowerBound` must be a multiple of 64). Coordinates past the end of the
     /// source pack as exact zeros. `randomKey` seeds the zero policy's coin flips.
@@ -142,7 +136,7 @@ enum SignKernels {
         for word in 0..<wordCount {
             // One pass: the sign bits and the lanes without a sign (±0, NaN), each a move-mask.
             // Most words have no signless lane and take the first branch.
-            lanes.prefetch(word * 64 + prefetchDistance)
+            lanes.prefetchAhead(word * 64)
             var negative: UInt64 = 0, signless: UInt64 = 0
             for quarter in 0..<4 {
                 let values = lanes.load(word * 64 + quarter * 16)
@@ -262,8 +256,9 @@ protocol LaneLoader {
     func load(_ offset: Int) -> SIMD16<Float>
     /// Called once per 16 lanes after they are packed, for the source's own updates.
     func finish(_ offset: Int)
-    /// Hints that the 64 values starting `offset` floats after the loader's start will be loaded soon.
-    func prefetch(_ offset: Int)
+    /// Prefetches the values a fixed distance (`DLION_PREFETCH_DISTANCE`) past `offset`;
+    /// called once per 64 lanes.
+    func prefetchAhead(_ offset: Int)
 }
 
 /// Loads plain values.
@@ -277,7 +272,7 @@ struct ValueLanes: LaneLoader {
     func finish(_ offset: Int) {}
 
     @inline(__always)
-    func prefetch(_ offset: Int) { dlion_prefetch256(base + offset * 4) }
+    func prefetchAhead(_ offset: Int) { dlion_prefetch_ahead(base.assumingMemoryBound(to: Float.self) + offset) }
 }
 
 /// Computes Lion's direction β1·m + (1−β1)·g; once packed, stores the new momentum
@@ -296,9 +291,9 @@ struct LionDirectionLanes: LaneLoader {
     }
 
     @inline(__always)
-    func prefetch(_ offset: Int) {
-        dlion_prefetch256(momentum + offset * 4)
-        dlion_prefetch256(gradient + offset * 4)
+    func prefetchAhead(_ offset: Int) {
+        dlion_prefetch_ahead(momentum.assumingMemoryBound(to: Float.self) + offset)
+        dlion_prefetch_ahead(gradient.assumingMemoryBound(to: Float.self) + offset)
     }
 
     @inline(__always)
@@ -349,7 +344,7 @@ struct LionUpdateStore: LaneStorer {
 
     @inline(__always)
     func store(_ offset: Int, _ delta: SIMD16<Float>) {
-        if offset % 64 == 0 { dlion_prefetch256(base + (offset + SignKernels.prefetchDistance) * 4) }
+        if offset % 64 == 0 { dlion_prefetch_ahead(base.assumingMemoryBound(to: Float.self) + offset) }
         let x = base.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
         base.storeBytes(of: x * decay - learningRate * delta, toByteOffset: offset * 4, as: SIMD16<Float>.self)
     }
@@ -378,5 +373,3 @@ struct OffsetPlanes<Planes: PlaneReader>: PlaneReader {
     @inline(__always)
     func word(plane: Int, word: Int) -> UInt64 { planes.word(plane: plane, word: firstWord + word) }
 }
-
-

@@ -33,10 +33,16 @@ public enum BLAS {
     /// `openblas_set_num_threads`, looked up at run time). Returns whether it could.
     @discardableResult
     public static func setThreads(_ count: Int) -> Bool {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "openblas_set_num_threads") else { return false }
+        guard let symbol = openBLASFunction("openblas_set_num_threads") else { return false }
         typealias SetThreads = @convention(c) (Int32) -> Void
         unsafeBitCast(symbol, to: SetThreads.self)(Int32(max(1, count)))
         return true
+    }
+
+    /// The address of OpenBLAS's exported function `name`, or nil when the BLAS is another
+    /// provider.
+    static func openBLASFunction(_ name: String) -> UnsafeMutableRawPointer? {
+        dlsym(UnsafeMutableRawPointer(bitPattern: 0), name)
     }
 
     /// The threads each of `ranksOnNode` ranks should use on a node of `cores` cores:

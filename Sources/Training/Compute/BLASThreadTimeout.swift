@@ -23,7 +23,7 @@ extension BLAS {
     public static func restartWithSleepingIdleThreads() {
         #if os(Linux)
         guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil,
-              dlsym(UnsafeMutableRawPointer(bitPattern: 0), "openblas_set_num_threads") != nil else { return }
+              openBLASFunction("openblas_set_num_threads") != nil else { return }
         setenv("OPENBLAS_THREAD_TIMEOUT", idleThreadTimeout, 0)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         #endif

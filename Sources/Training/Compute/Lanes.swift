@@ -1,20 +1,6 @@
-import CVectorOps
-
 /// Loads and stores of 16 floats at a time with a partial final group, so that element-wise
 /// kernels have one body for the whole vector and compile to SIMD on any target.
 enum Lanes {
-    /// How far ahead of a streaming loop, in floats, ``prefetchAhead(_:)`` asks for data: 8 KiB,
-    /// the distance that serves the sign kernels best (benchmarks/README.md).
-    static let prefetchDistance = 2048
-
-    /// Hints that the 64 floats ``prefetchDistance`` after `pointer` will be read soon; call
-    /// it once per 64 floats of a long read. One core's hardware prefetchers alone keep too
-    /// few lines in flight to reach the memory's bandwidth.
-    @inline(__always)
-    static func prefetchAhead(_ pointer: UnsafePointer<Float>) {
-        dlion_prefetch256(pointer + prefetchDistance)
-    }
-
     /// The `valid` (1…16) floats at `pointer`, zeros after them.
     @inline(__always)
     static func load(_ pointer: UnsafePointer<Float>, _ valid: Int) -> SIMD16<Float> {

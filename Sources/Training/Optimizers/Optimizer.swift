@@ -1,3 +1,4 @@
+import CVectorOps
 import Collectives
 
 /// An optimizer over a flat parameter vector and the matching gradient vector.
@@ -65,7 +66,7 @@ public func allFinite(_ values: UnsafeBufferPointer<Float>) -> Bool {
     let probes = Parallel.mapPieces(count: values.count) { piece -> Float in
         var probe = SIMD16<Float>(repeating: 0)
         for start in stride(from: piece.lowerBound, to: piece.upperBound, by: 16) {
-            if start % 64 == 0 { Lanes.prefetchAhead(base + start) }
+            if start % 64 == 0 { dlion_prefetch_ahead(base + start) }
             probe += Lanes.load(base + start, min(16, piece.upperBound - start)) * 0
         }
         return probe.sum()
