@@ -60,8 +60,7 @@ final class TrainingLoop {
                 model.backward(batch: batch)
                 forwardBackwardSeconds += monotonicSeconds() - mark
                 mark = monotonicSeconds()
-                let applied = try optimizer.step(parameters: model.arena.parameters, gradients: model.arena.gradients,
-                                                 learningRate: schedule.rate(at: step))
+                let applied = try optimizer.step(model.arena, learningRate: schedule.rate(at: step))
                 optimizerSeconds += monotonicSeconds() - mark
                 try account(applied: applied, step: step)
                 logSynchronizations()

@@ -53,22 +53,51 @@ let floatArrays = zip(Gen.int(in: 0...(3 * awkwardFloats.count - 1)), Gen<Float>
         }
     }
 
-    @Test func fusedLionDirectionMatchesScalarAndUpdatesMomentum() async {
+    @Test(arguments: [0, 1, 2])
+    func fusedLionDirectionMatchesScalarAndWritesTheNewMomentum(destination: Int) async {
+        // The new momentum goes over the momentum (0), over the gradient (1) or elsewhere (2).
         let vectors = Gen<Float>.float(in: -1...1).array(of: 0...200)
         await propertyCheck(input: vectors, vectors) { momentumValues, gradientValues in
             let count = min(momentumValues.count, gradientValues.count)
             var momentum = Array(momentumValues.prefix(count))
-            let gradient = Array(gradientValues.prefix(count))
+            var gradient = Array(gradientValues.prefix(count))
+            var separate = [Float](repeating: .nan, count: count)
             let (beta1, beta2): (Float, Float) = (0.9, 0.99)
             let direction = zip(momentum, gradient).map { beta1 * $0 + (1 - beta1) * $1 }
             let updated = zip(momentum, gradient).map { beta2 * $0 + (1 - beta2) * $1 }
             let packed = momentum.withUnsafeMutableBufferPointer { m in
-                gradient.withUnsafeBufferPointer { g in
-                    PackedSigns(.lionMomentum(momentum: m, gradient: g, beta1: beta1, beta2: beta2), zeroPolicy: .positive)
+                gradient.withUnsafeMutableBufferPointer { g in
+                    separate.withUnsafeMutableBufferPointer { s in
+                        PackedSigns(.lionMomentum(momentum: UnsafeBufferPointer(m), gradient: UnsafeBufferPointer(g),
+                                                  nextMomentum: [m, g, s][destination], beta1: beta1, beta2: beta2),
+                                    zeroPolicy: .positive)
+                    }
                 }
             }
             #expect(packed == PackedSigns(signsOf: direction, zeroPolicy: .positive))
-            #expect(momentum == updated)
+            #expect([momentum, gradient, separate][destination] == updated)
+        }
+    }
+
+    @Test func packReportsNonFiniteValuesWhenAskedAnywhereInTheVector() async {
+        // Lengths cross whole words and the zero-padded tail; the bad value lands anywhere.
+        await propertyCheck(input: Gen.int(in: 1...300), Gen.int(in: 0...299), Gen.int(in: 0...2)) { length, position, kind in
+            var values = [Float](repeating: 0.5, count: length)
+            let words = (length + 63) / 64
+            func pack() -> (checked: Bool, unchecked: Bool) {
+                var output = [UInt64](repeating: 0, count: words)
+                return values.withUnsafeBufferPointer { v in
+                    output.withUnsafeMutableBufferPointer { o in
+                        (SignKernels.pack(.values(v), coordinates: 0..<length, into: o.baseAddress!, policy: .positive,
+                                          randomKey: 0, checksFinite: true),
+                         SignKernels.pack(.values(v), coordinates: 0..<length, into: o.baseAddress!, policy: .positive,
+                                          randomKey: 0))
+                    }
+                }
+            }
+            #expect(pack() == (true, true))
+            values[position % length] = [Float.nan, .infinity, -.infinity][kind]
+            #expect(pack() == (false, true))
         }
     }
 

@@ -99,36 +99,94 @@ struct SignAllreduceChecks {
         }
     }
 
-    /// The fused optimizer path against the unfused one.
+    /// Where a fused Lion step writes its new momentum.
+    enum MomentumDestination: CaseIterable {
+        case inPlace, overGradient, separate
+    }
+
+    /// The fused optimizer path against the unfused one, for every momentum destination, with
+    /// and without the non-finite check, in one segment and in several.
     func checkFusedLion() {
         let length = 10_007
-        harness.run("sign allreduce fused Lion step", size: length) {
-            var rng = SplitMix64(seed: UInt64(world.rank + 1))
-            var momentum = (0..<length).map { _ in rng.nonzeroFloat() }
-            let gradient = (0..<length).map { _ in rng.nonzeroFloat() }
-            var parameters = (0..<length).map { _ in rng.nonzeroFloat() }
-            // Same on every rank, as in data-parallel training.
-            try world.broadcast(&parameters, root: 0)
-            let (beta1, beta2, lr, wd): (Float, Float, Float, Float) = (0.9, 0.99, 1e-3, 0.1)
-            let direction = zip(momentum, gradient).map { beta1 * $0 + (1 - beta1) * $1 }
-            let expectedMomentum = zip(momentum, gradient).map { beta2 * $0 + (1 - beta2) * $1 }
-            let collective = SignAllreduce(communicator: world, seed: 3)
-            let delta = try collective.allreduce(signsOf: direction)
-            let expectedParameters = zip(parameters, delta).map { $0 * (1 - lr * wd) - lr * $1 }
-            try momentum.withUnsafeMutableBufferPointer { m in
-                try gradient.withUnsafeBufferPointer { g in
-                    try parameters.withUnsafeMutableBufferPointer { x in
-                        let fused = SignAllreduce(communicator: world, seed: 3)
-                        try fused.allreduce(.lionMomentum(momentum: m, gradient: g, beta1: beta1, beta2: beta2),
-                                            into: .lionUpdate(parameters: x, learningRate: lr, weightDecay: wd))
+        let (beta1, beta2, lr, wd): (Float, Float, Float, Float) = (0.9, 0.99, 1e-3, 0.1)
+        for segmentLength in [1 << 22, 64 * world.size * 7] {
+            for destination in MomentumDestination.allCases {
+                for nonFinite in [NonFiniteInput.vote, .skip] {
+                    let call = "sign allreduce fused Lion step \(destination) \(nonFinite) segment \(segmentLength)"
+                    harness.run(call, size: length) {
+                        var rng = SplitMix64(seed: UInt64(world.rank + 1))
+                        let momentum = (0..<length).map { _ in rng.nonzeroFloat() }
+                        let gradient = (0..<length).map { _ in rng.nonzeroFloat() }
+                        var parameters = (0..<length).map { _ in rng.nonzeroFloat() }
+                        // Same on every rank, as in data-parallel training.
+                        try world.broadcast(&parameters, root: 0)
+                        let direction = zip(momentum, gradient).map { beta1 * $0 + (1 - beta1) * $1 }
+                        let expectedMomentum = zip(momentum, gradient).map { beta2 * $0 + (1 - beta2) * $1 }
+                        let delta = try SignAllreduce(communicator: world, seed: 3).allreduce(signsOf: direction)
+                        let expectedParameters = zip(parameters, delta).map { $0 * (1 - lr * wd) - lr * $1 }
+                        let fused = SignAllreduce(communicator: world, seed: 3, segmentLength: segmentLength)
+                        let (applied, next) = try fusedLionStep(fused, momentum: momentum, gradient: gradient, parameters: &parameters,
+                                                                destination: destination, nonFinite: nonFinite, lr: lr, wd: wd,
+                                                                beta1: beta1, beta2: beta2)
+                        let parameterError = zip(parameters, expectedParameters).map { abs($0 - $1) }.max() ?? 0
+                        let momentumError = zip(next, expectedMomentum).map { abs($0 - $1) }.max() ?? 0
+                        harness.expect(applied && parameterError <= 1e-6 && momentumError <= 1e-6, call, size: length,
+                                       "applied \(applied), parameter error \(parameterError), momentum error \(momentumError)")
                     }
                 }
             }
-            let parameterError = zip(parameters, expectedParameters).map { abs($0 - $1) }.max() ?? 0
-            let momentumError = zip(momentum, expectedMomentum).map { abs($0 - $1) }.max() ?? 0
-            harness.expect(parameterError <= 1e-6 && momentumError <= 1e-6, "fused Lion step", size: length,
-                           "parameter error \(parameterError), momentum error \(momentumError)")
         }
+        checkFusedLionSkipsNonFinite()
+    }
+
+    /// With `.skip`, a NaN or an infinity in the last rank's gradient makes every rank return
+    /// false and leave its parameters alone, whatever the momentum destination.
+    func checkFusedLionSkipsNonFinite() {
+        let length = 5000
+        for bad in [Float.nan, .infinity, -.infinity] {
+            for destination in MomentumDestination.allCases {
+                let call = "sign allreduce fused Lion step skips \(bad) \(destination)"
+                harness.run(call, size: length) {
+                    var gradient = [Float](repeating: 0.5, count: length)
+                    if world.rank == world.size - 1 { gradient[4321] = bad }
+                    let momentum = [Float](repeating: -0.25, count: length)
+                    let original = [Float](repeating: 1, count: length)
+                    var parameters = original
+                    let fused = SignAllreduce(communicator: world, seed: 3, segmentLength: 64 * world.size * 3)
+                    let (applied, _) = try fusedLionStep(fused, momentum: momentum, gradient: gradient, parameters: &parameters,
+                                                         destination: destination, nonFinite: .skip, lr: 0.1, wd: 0.1,
+                                                         beta1: 0.9, beta2: 0.99)
+                    harness.expect(!applied && parameters == original, call, size: length, "applied \(applied)")
+                    // The collective is usable right after a skipped call.
+                    let signs = try fused.allreduce(signsOf: [Float](repeating: -2, count: length))
+                    harness.expect(signs == [Float](repeating: -1, count: length), "\(call), then usable", size: length)
+                }
+            }
+        }
+    }
+
+    /// One fused Lion step with the new momentum written to `destination`; returns whether it
+    /// was applied and the new momentum.
+    func fusedLionStep(_ collective: SignAllreduce, momentum: [Float], gradient: [Float], parameters: inout [Float],
+                       destination: MomentumDestination, nonFinite: NonFiniteInput,
+                       lr: Float, wd: Float, beta1: Float, beta2: Float) throws -> (Bool, [Float]) {
+        var momentum = momentum, gradient = gradient
+        var separate = [Float](repeating: .nan, count: momentum.count)
+        let applied = try momentum.withUnsafeMutableBufferPointer { m in
+            try gradient.withUnsafeMutableBufferPointer { g in
+                try separate.withUnsafeMutableBufferPointer { s in
+                    try parameters.withUnsafeMutableBufferPointer { x in
+                        let next = switch destination { case .inPlace: m; case .overGradient: g; case .separate: s }
+                        return try collective.allreduce(
+                            .lionMomentum(momentum: UnsafeBufferPointer(m), gradient: UnsafeBufferPointer(g), nextMomentum: next,
+                                          beta1: beta1, beta2: beta2),
+                            into: .lionUpdate(parameters: x, learningRate: lr, weightDecay: wd), nonFinite: nonFinite)
+                    }
+                }
+            }
+        }
+        let next = switch destination { case .inPlace: momentum; case .overGradient: gradient; case .separate: separate }
+        return (applied, next)
     }
 
     func checkBadInput() {
@@ -152,6 +210,35 @@ struct SignAllreduceChecks {
             var output = [Float](repeating: 0, count: outputCount)
             try input.withUnsafeBufferPointer { i in
                 try output.withUnsafeMutableBufferPointer { try collective.allreduce(signsOf: i, into: $0) }
+            }
+        }
+        if n > 1 {
+            let policy: NonFiniteInput = world.rank == last ? .skip : .vote
+            harness.expectThrows("sign allreduce mismatched non-finite policies", .mismatchAcrossRanks(
+                call: "SignAllreduce.allreduce",
+                reason: "the non-finite policy (1 vote, 2 skip) ranges from 1 to 2 across ranks (this rank: \(policy == .skip ? 2 : 1))")) {
+                let input = [Float](repeating: 1, count: 100)
+                var output = [Float](repeating: 0, count: 100)
+                try input.withUnsafeBufferPointer { i in
+                    try output.withUnsafeMutableBufferPointer { try collective.allreduce(.values(i), into: .values($0), nonFinite: policy) }
+                }
+            }
+        }
+        // A new momentum that half-overlaps the gradient is refused on the rank that passes it.
+        let overlapReason = "nextMomentum overlaps gradient without being it; pass gradient itself or a separate buffer"
+        harness.expectThrows("sign allreduce overlapping momentum buffers", world.rank == last
+                             ? .invalidArgument(call: "SignAllreduce.allreduce", reason: overlapReason)
+                             : .rejectedOnOtherRank(call: "SignAllreduce.allreduce", rank: last)) {
+            var storage = [Float](repeating: 1, count: 300)
+            var parameters = [Float](repeating: 0, count: 100)
+            try storage.withUnsafeMutableBufferPointer { all in
+                try parameters.withUnsafeMutableBufferPointer { x in
+                    let gradient = UnsafeBufferPointer(rebasing: all[100..<200])
+                    let next = UnsafeMutableBufferPointer(rebasing: all[(world.rank == last ? 150 : 200)..<(world.rank == last ? 250 : 300)])
+                    try collective.allreduce(.lionMomentum(momentum: UnsafeBufferPointer(rebasing: all[0..<100]), gradient: gradient,
+                                                           nextMomentum: next, beta1: 0.9, beta2: 0.99),
+                                             into: .lionUpdate(parameters: x, learningRate: 0.1, weightDecay: 0))
+                }
             }
         }
         harness.run("sign allreduce usable after errors") {

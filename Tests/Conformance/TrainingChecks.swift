@@ -14,6 +14,8 @@ struct TrainingChecks {
         checkLocalAdamWSynchronizes()
         checkTernGradIsUnbiased()
         checkNonFiniteGradientSkipsEverywhere()
+        checkDistributedLionArenaStepMatchesFlatStep()
+        checkDistributedLionArenaStepSkipsNonFinite()
     }
 
     func makeOptimizer(_ name: String, count: Int, communicator: Communicator) -> Optimizer {
@@ -31,8 +33,9 @@ struct TrainingChecks {
         }
     }
 
-    /// A small MLP trained on each rank's own synthetic rows: parameters must match on every
-    /// rank after every step, and the loss must fall.
+    /// A small MLP trained on each rank's own synthetic rows, stepping on the model's arena as
+    /// dlion-train does: parameters must match on every rank after every step, and the loss
+    /// must fall.
     func checkReplicasStayIdentical(optimizerName: String) {
         let call = "training \(optimizerName) replicas"
         harness.run(call) {
@@ -52,7 +55,7 @@ struct TrainingChecks {
                 }
                 model.forward(inputs: features, labels: labels, batch: 8)
                 model.backward(batch: 8)
-                _ = try optimizer.step(parameters: model.arena.parameters, gradients: model.arena.gradients, learningRate: 0.01)
+                _ = try optimizer.step(model.arena, learningRate: 0.01)
                 let parameters = Array(model.arena.parameters)
                 let highest = try world.allreduce(parameters, operation: .max)
                 let lowest = try world.allreduce(parameters, operation: .min)
@@ -126,6 +129,54 @@ struct TrainingChecks {
                     try gradients.withUnsafeMutableBufferPointer { g in try optimizer.step(parameters: x, gradients: g, learningRate: 0.1) }
                 }
                 harness.expect(!applied && parameters == [Float](repeating: 1, count: count), "training \(name) NaN skips everywhere")
+            }
+        }
+    }
+
+    /// Distributed Lion's arena step (new momentum over the gradients, then a storage swap)
+    /// gives bit for bit the parameters and momentum of its flat step, step after step.
+    func checkDistributedLionArenaStepMatchesFlatStep() {
+        harness.run("dlion arena step matches flat step") {
+            let count = 64 * world.size * 5 + 37
+            let arena = try ParameterArena(tensors: [("weight", [count - 37]), ("bias", [37])], stateCopies: 1)
+            let viaArena = DistributedLion(count: count, communicator: try world.duplicate(), seed: 1)
+            let flat = DistributedLion(count: count, communicator: try world.duplicate(), seed: 1)
+            var parameters = [Float](repeating: 0, count: count)
+            for index in 0..<count { arena.parameters[index] = Float(index % 13) / 13 - 0.5 }
+            _ = parameters.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: arena.parameters) }
+            var identical = true
+            for step in 0..<6 {
+                var gradients = (0..<count).map { Float(($0 * 7 + world.rank * 5 + step * 3) % 17) / 17 - 0.45 }
+                _ = gradients.withUnsafeBufferPointer { arena.gradients.update(fromContentsOf: $0) }
+                let appliedViaArena = try viaArena.step(arena, learningRate: 0.01)
+                let appliedFlat = try parameters.withUnsafeMutableBufferPointer { x in
+                    try gradients.withUnsafeMutableBufferPointer { g in try flat.step(parameters: x, gradients: g, learningRate: 0.01) }
+                }
+                identical = identical && appliedViaArena && appliedFlat && Array(arena.parameters) == parameters
+                    && Array(viaArena.momentum) == Array(flat.momentum)
+            }
+            harness.expect(identical, "dlion arena step matches flat step", size: count)
+        }
+    }
+
+    /// A NaN or an infinity in the last rank's gradients: every rank's arena step returns
+    /// false and leaves parameters, momentum and the arena's storage as they were.
+    func checkDistributedLionArenaStepSkipsNonFinite() {
+        for bad in [Float.nan, .infinity] {
+            let call = "dlion arena step skips \(bad) everywhere"
+            harness.run(call) {
+                let count = 3000
+                let arena = try ParameterArena(tensors: [("weight", [count])], stateCopies: 1)
+                let optimizer = DistributedLion(count: count, communicator: try world.duplicate(), seed: 1)
+                arena.parameters.update(repeating: 1)
+                arena.gradients.update(repeating: 0.5)
+                _ = try optimizer.step(arena, learningRate: 0.1)  // a momentum that is not zero
+                let (parameters, momentum, storage) = (Array(arena.parameters), Array(optimizer.momentum), arena.gradients.baseAddress)
+                arena.gradients.update(repeating: -0.5)
+                if world.rank == world.size - 1 { arena.gradients[2999] = bad }
+                let applied = try optimizer.step(arena, learningRate: 0.1)
+                harness.expect(!applied && Array(arena.parameters) == parameters && Array(optimizer.momentum) == momentum
+                               && arena.gradients.baseAddress == storage, call)
             }
         }
     }

@@ -2,7 +2,8 @@
 //
 // Times, in interleaved rounds in one process: the model's eight GEMMs alone at the step's
 // shapes (three forward, three weight gradients, two input gradients), forward+backward, and
-// the full step with an optimizer. Prints samples/s and each one's share of the ceiling.
+// the full step with each optimizer (Distributed Lion both on the model's arena, as dlion-train
+// steps, and on flat buffers). Prints samples/s and each one's share of the ceiling.
 //   ci/mpirun -np 1 .build/release/gemm-bench --batch-size 128
 import ArgumentParser
 import Collectives
@@ -38,6 +39,10 @@ struct GemmBench: ParsableCommand {
         let data = Dataset.synthetic(count: batchSize, seed: 2)
         let optimizers: [Optimizer] = [DistributedLion(count: model.arena.count, communicator: world),
                                        Lion(count: model.arena.count), AdamW(count: model.arena.count)]
+        // Distributed Lion on flat buffers, which cannot take the gradient storage: 24 bytes
+        // per parameter instead of the arena step's 20.
+        let flatLion = DistributedLion(count: model.arena.count, communicator: world)
+        let flatName = "full step, \(flatLion.name) flat"
         let shapes = GemmShapes(widths: widths, batch: batchSize)
 
         var times: [String: [Double]] = [:]
@@ -60,14 +65,19 @@ struct GemmBench: ParsableCommand {
                 try timed("full step, \(optimizer.name)") {
                     model.forward(inputs: data.features, labels: data.labels, batch: batchSize)
                     model.backward(batch: batchSize)
-                    _ = try optimizer.step(parameters: model.arena.parameters, gradients: model.arena.gradients, learningRate: 1e-6)
+                    _ = try optimizer.step(model.arena, learningRate: 1e-6)
                 }
+            }
+            try timed(flatName) {
+                model.forward(inputs: data.features, labels: data.labels, batch: batchSize)
+                model.backward(batch: batchSize)
+                _ = try flatLion.step(parameters: model.arena.parameters, gradients: model.arena.gradients, learningRate: 1e-6)
             }
         }
         let ceiling = median(times["GEMMs only"]!)
         print("# gemm-bench: MLP \(widths.map(String.init).joined(separator: "-")), batch \(batchSize), \(cores) BLAS thread(s); medians of \(rounds) rounds")
         print("step".padded(30) + "ms".padded(10) + "samples/s".padded(12) + "of GEMM ceiling")
-        for name in ["GEMMs only", "forward + backward"] + optimizers.map({ "full step, \($0.name)" }) {
+        for name in ["GEMMs only", "forward + backward"] + optimizers.map({ "full step, \($0.name)" }) + [flatName] {
             let seconds = median(times[name]!)
             print(name.padded(30) + String(format2(seconds * 1000)).padded(10) + "\(Int(Double(batchSize) / seconds))".padded(12)
                   + format2(100 * ceiling / seconds) + " %")

@@ -47,6 +47,21 @@ extension Communicator {
         return result
     }
 
+    /// Whether `condition` holds on every rank: every rank gets the same answer, from one
+    /// 4-byte `MPI_Allreduce` (`MPI_MIN`) with no argument check, as nothing can mismatch.
+    /// A single rank answers without calling MPI.
+    ///
+    /// The corresponding MPI function is `MPI_Allreduce`.
+    public func holdsOnEveryRank(_ condition: Bool) throws -> Bool {
+        try MPI.requireRunning("holdsOnEveryRank")
+        guard size > 1 else { return condition }
+        let started = MPI_Wtime()
+        var flag: Int32 = condition ? 1 : 0
+        try check(MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT32_T, MPI_MIN, handle), "MPI_Allreduce")
+        recordAllreduce(bytes: 4, startedAt: started)
+        return flag == 1
+    }
+
     /// Copies `buffer` on rank `root` into `buffer` on every other rank. Every rank passes a
     /// buffer of the same count.
     ///

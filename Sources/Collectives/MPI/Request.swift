@@ -77,11 +77,13 @@ extension Communicator {
         return try issueAlltoall(send, into: receive, chunk: chunk)
     }
 
-    /// `MPI_Ialltoall` of the first `size × chunk` elements of each buffer, unchecked.
-    func issueAlltoall<T: MPIScalar>(_ send: MessageBuffer<T>, into receive: MessageBuffer<T>, chunk: Int) throws -> Request {
+    /// `MPI_Ialltoall` of `size × chunk` elements of `send` from element `offset` into the
+    /// first `size × chunk` of `receive`, unchecked.
+    func issueAlltoall<T: MPIScalar>(_ send: MessageBuffer<T>, from offset: Int = 0, into receive: MessageBuffer<T>,
+                                     chunk: Int) throws -> Request {
         let started = MPI_Wtime()
         var handle: MPI_Request? = nil
-        try check(MPI_Ialltoall(send.storage.baseAddress, Int32(chunk), T.mpiDatatype,
+        try check(MPI_Ialltoall(send.storage.baseAddress.map { $0 + offset }, Int32(chunk), T.mpiDatatype,
                                 receive.storage.baseAddress, Int32(chunk), T.mpiDatatype, self.handle, &handle),
                   "MPI_Ialltoall")
         let bytes = (size - 1) * chunk * MemoryLayout<T>.stride

@@ -5,7 +5,8 @@
 /// allgather-everything-and-vote:
 ///
 /// 1. pack: the signs of the source go into 64-coordinate words (fused with Lion's
-///    momentum for ``SignSource/lionMomentum(momentum:gradient:beta1:beta2:)``);
+///    momentum for ``SignSource/lionMomentum(momentum:gradient:nextMomentum:beta1:beta2:)``,
+///    and with the non-finite check of ``NonFiniteInput/skip``);
 /// 2. alltoall: chunk j of the words goes to rank j, which owns it;
 /// 3. vote: each owner counts its chunk's +1 votes with bit-sliced counters;
 /// 4. allgather: the owners' result planes go back to every rank;
@@ -13,12 +14,14 @@
 ///    ``SignSink/lionUpdate(parameters:learningRate:weightDecay:)``).
 ///
 /// Each rank sends about 2·(N−1)/N·d/8 bytes for majority vote, against 2·(N−1)/N·4d for an
-/// fp32 ring allreduce: 32× less, whatever N. Long vectors are cut into segments of
-/// ``segmentLength`` coordinates that are pipelined: segment k+1 is packed while segment k
-/// is exchanged. Any N ≥ 1 and any length work; chunks are padded to whole words.
+/// fp32 ring allreduce: 32× less, whatever N. The whole vector is packed first; then it is
+/// exchanged in segments of ``segmentLength`` coordinates that are pipelined: segment k is
+/// voted while k+1 is exchanged, and unpacked while k+1 is gathered. Any N ≥ 1 and any
+/// length work; chunks are padded to whole words.
 ///
-/// One instance holds the work buffers and is reused call after call. Every rank must call
-/// with the same length, reduction and segment length; by default that is checked first
+/// One instance holds the work buffers (1/32 of the vector's bytes for the packed signs, and
+/// a few segments' worth) and is reused call after call. Every rank must call with the same
+/// length, reduction, segment length and non-finite policy; by default that is checked first
 /// (``Communicator/verifiesArguments``), so a mismatch throws on every rank instead of hanging.
 public final class SignAllreduce {
     /// The communicator the votes travel on; its ``Communicator/traffic`` counts the bytes.
@@ -53,8 +56,14 @@ public final class SignAllreduce {
 
     /// Combines the signs of `source` across ranks and writes the result to `sink`.
     /// Source and sink must have the same number of coordinates on this rank, and every rank
-    /// must pass the same number.
-    public func allreduce(_ source: SignSource, into sink: SignSink) throws {
+    /// must pass the same number and the same `nonFinite`.
+    ///
+    /// Returns `true`, or with `nonFinite: .skip`, `false` on every rank when some rank's
+    /// source held a NaN or an infinity; then no sink was written. (The new momentum of
+    /// ``SignSource/lionMomentum(momentum:gradient:nextMomentum:beta1:beta2:)`` is written by
+    /// the pack, before the verdict: keep it only when the call returns `true`.)
+    @discardableResult
+    public func allreduce(_ source: SignSource, into sink: SignSink, nonFinite: NonFiniteInput = .vote) throws -> Bool {
         let call = "SignAllreduce.allreduce"
         try MPI.requireRunning(call)
         let count = source.count
@@ -72,13 +81,17 @@ public final class SignAllreduce {
             AgreedValue(name: "coordinate count", value: count),
             AgreedValue(name: "reduction (1 vote/tie-break, 2 vote/zero ties, 3 average)", value: reduction.code),
             AgreedValue(name: "segment length", value: segmentLength),
+            AgreedValue(name: "non-finite policy (1 vote, 2 skip)", value: nonFinite.code),
         ])
         calls &+= 1
         let plan = SegmentPlan(count: count, ranks: communicator.size, segmentLength: segmentLength,
                                resultPlanes: reduction.resultPlanes(ranks: communicator.size))
-        guard !plan.segments.isEmpty else { return }
+        guard !plan.segments.isEmpty else { return true }
         let workspace = self.workspace(for: plan)
-        try run(plan, source: source, sink: sink, workspace: workspace)
+        let finite = pack(source, words: workspace.send.storage.baseAddress!, plan: plan, checksFinite: nonFinite == .skip)
+        if nonFinite == .skip, try !communicator.holdsOnEveryRank(finite) { return false }
+        try exchange(plan, sink: sink, workspace: workspace)
+        return true
     }
 
     /// Writes the combined signs of `input` to `output` (same count on this rank and on
@@ -110,10 +123,23 @@ public final class SignAllreduce {
         return fresh
     }
 
-    /// The pipeline: pack k+1 while k is exchanged; unpack k−1 while k is gathered.
-    private func run(_ plan: SegmentPlan, source: SignSource, sink: SignSink, workspace: SignWorkspace) throws {
+    /// Packs the whole vector into `words`, split over ``Parallel/threads``; returns whether
+    /// the values checked were all finite (always `true` without `checksFinite`).
+    ///
+    /// Everything is packed before anything is sent, so that with ``NonFiniteInput/skip`` the
+    /// verdict is known before any sink is written.
+    private func pack(_ source: SignSource, words: UnsafeMutablePointer<UInt64>, plan: SegmentPlan, checksFinite: Bool) -> Bool {
+        let key = SignBits.key(seed: seed, stream: calls << 20 | UInt64(communicator.rank))
+        return Parallel.mapPieces(count: plan.paddedWords * 64) { piece in
+            SignKernels.pack(source, coordinates: piece, into: words + piece.lowerBound / 64, policy: zeroPolicy,
+                             randomKey: key, checksFinite: checksFinite)
+        }.allSatisfy { $0 }
+    }
+
+    /// The pipeline over the packed segments: vote k and exchange k+1; unpack k−1 while k is
+    /// gathered.
+    private func exchange(_ plan: SegmentPlan, sink: SignSink, workspace: SignWorkspace) throws {
         let ranks = communicator.size
-        let packKey = SignBits.key(seed: seed, stream: calls << 20 | UInt64(communicator.rank))
         let tieKey = SignBits.key(seed: ~seed, stream: calls)
         let decoding: ResultDecoding = switch (reduction, plan.resultPlanes) {
         case (.average, let planes): .count(planes: planes, ranks: ranks)
@@ -122,15 +148,6 @@ public final class SignAllreduce {
         }
         let segments = plan.segments
 
-        func pack(_ index: Int) {
-            let segment = segments[index]
-            let words = workspace.send[index % 2].storage.baseAddress!
-            let first = segment.firstWord * 64
-            Parallel.forEachPiece(count: segment.paddedWords * 64) { piece in
-                SignKernels.pack(source, coordinates: first + piece.lowerBound ..< first + piece.upperBound,
-                                 into: words + piece.lowerBound / 64, policy: zeroPolicy, randomKey: packKey)
-            }
-        }
         func vote(_ index: Int) {
             let segment = segments[index]
             VoteKernel.vote(rows: workspace.received[index % 2].storage.baseAddress!, ranks: ranks,
@@ -156,7 +173,7 @@ public final class SignAllreduce {
             }
         }
         func exchange(_ index: Int) throws -> Request {
-            try communicator.issueAlltoall(workspace.send[index % 2], into: workspace.received[index % 2],
+            try communicator.issueAlltoall(workspace.send, from: segments[index].firstWord, into: workspace.received[index % 2],
                                            chunk: segments[index].chunkWords)
         }
         func gather(_ index: Int) throws -> Request {
@@ -164,11 +181,9 @@ public final class SignAllreduce {
                                             count: segments[index].chunkWords * plan.resultPlanes)
         }
 
-        pack(0)
         var exchanging: Request? = try exchange(0)
         var gathering: Request? = nil
         for index in segments.indices {
-            if index + 1 < segments.count { pack(index + 1) }
             try communicator.wait(for: exchanging.take()!)
             vote(index)
             if index + 1 < segments.count { exchanging = try exchange(index + 1) }
@@ -216,18 +231,22 @@ struct SegmentPlan: Equatable {
     /// The most words any segment needs per rank's chunk.
     var largestChunk: Int { segments.map(\.chunkWords).max() ?? 0 }
 
+    /// Words of all segments, padding included: the packed vector's length.
+    var paddedWords: Int { segments.last.map { $0.firstWord + $0.paddedWords } ?? 0 }
+
     /// Bytes each rank sends: its chunks to the N−1 other owners, then its result planes to them.
     var bytesPerRank: Int {
         segments.reduce(0) { $0 + (ranks - 1) * $1.chunkWords * (1 + resultPlanes) * 8 }
     }
 }
 
-/// The double-buffered work buffers of a ``SignAllreduce``.
+/// The work buffers of a ``SignAllreduce``: the whole packed vector, and double buffers for
+/// the segments in flight.
 final class SignWorkspace {
     let ranks: Int
     let chunkCapacity: Int
     let planes: Int
-    let send: [MessageBuffer<UInt64>]
+    let send: MessageBuffer<UInt64>
     let received: [MessageBuffer<UInt64>]
     let voted: [MessageBuffer<UInt64>]
     let gathered: [MessageBuffer<UInt64>]
@@ -238,7 +257,7 @@ final class SignWorkspace {
         self.ranks = ranks
         self.chunkCapacity = chunk
         self.planes = planes
-        send = pair(ranks * chunk)
+        send = MessageBuffer(repeating: 0, count: plan.paddedWords)
         received = pair(ranks * chunk)
         voted = pair(planes * chunk)
         gathered = pair(ranks * planes * chunk)
@@ -246,5 +265,6 @@ final class SignWorkspace {
 
     func fits(_ plan: SegmentPlan) -> Bool {
         plan.ranks == ranks && plan.resultPlanes == planes && plan.largestChunk <= chunkCapacity
+            && plan.paddedWords <= send.count
     }
 }

@@ -4,24 +4,42 @@ import CVectorOps
 public enum SignSource {
     /// δ = sign(values[i]).
     case values(UnsafeBufferPointer<Float>)
-    /// Lion's update direction δ = sign(β1·m + (1−β1)·g), and in the same pass Lion's momentum
-    /// update m ← β2·m + (1−β2)·g: no intermediate float array is written.
-    case lionMomentum(momentum: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>, beta1: Float, beta2: Float)
+    /// Lion's update direction δ = sign(β1·m + (1−β1)·g), and in the same pass Lion's new
+    /// momentum β2·m + (1−β2)·g written to `nextMomentum`: no intermediate float array is
+    /// written. `nextMomentum` may be `momentum` itself (an update in place), `gradient` itself
+    /// (the gradient's storage reused, its values being dead after the step), or a buffer
+    /// overlapping neither.
+    case lionMomentum(momentum: UnsafeBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>,
+                      nextMomentum: UnsafeMutableBufferPointer<Float>, beta1: Float, beta2: Float)
 
     /// The number of coordinates.
     public var count: Int {
         switch self {
         case .values(let values): return values.count
-        case .lionMomentum(let momentum, let gradient, _, _): return min(momentum.count, gradient.count)
+        case .lionMomentum(let momentum, let gradient, let next, _, _): return min(momentum.count, gradient.count, next.count)
         }
     }
 
     /// Why the source's buffers are unusable, if they are.
     var problem: String? {
-        if case .lionMomentum(let momentum, let gradient, _, _) = self, momentum.count != gradient.count {
-            return "momentum has \(momentum.count) elements but gradient has \(gradient.count); they must match"
+        guard case .lionMomentum(let momentum, let gradient, let next, _, _) = self else { return nil }
+        if momentum.count != gradient.count || next.count != gradient.count {
+            return "momentum, gradient and nextMomentum have \(momentum.count), \(gradient.count) and \(next.count) elements; they must match"
+        }
+        let target = UnsafeBufferPointer(next)
+        for (name, other) in [("momentum", momentum), ("gradient", gradient)]
+        where target.baseAddress != other.baseAddress && target.overlaps(other) {
+            return "nextMomentum overlaps \(name) without being it; pass \(name) itself or a separate buffer"
         }
         return nil
+    }
+}
+
+extension UnsafeBufferPointer {
+    /// Whether the two buffers share any element.
+    func overlaps(_ other: UnsafeBufferPointer) -> Bool {
+        guard let base = baseAddress, let otherBase = other.baseAddress, count > 0, other.count > 0 else { return false }
+        return base < otherBase + other.count && otherBase < base + count
     }
 }
 
@@ -74,42 +92,60 @@ enum SignKernels {
     /// Packs the signs of coordinates `coordinates` of `source` into `words` (64 a word;
     /// `coordinates.lowerBound` must be a multiple of 64). Coordinates past the end of the
     /// source pack as exact zeros. `randomKey` seeds the zero policy's coin flips.
+    ///
+    /// Returns whether the values the source checks (``NonFiniteInput/skip``) were all finite;
+    /// without `checksFinite` the check is compiled out and the result is `true`.
+    @discardableResult
     static func pack(_ source: SignSource, coordinates: Range<Int>, into words: UnsafeMutablePointer<UInt64>,
-                     policy: ZeroSignPolicy, randomKey: UInt64) {
+                     policy: ZeroSignPolicy, randomKey: UInt64, checksFinite: Bool = false) -> Bool {
+        if checksFinite {
+            var probe = FiniteProbe()
+            pack(source, coordinates: coordinates, into: words, policy: policy, randomKey: randomKey, &probe)
+            return probe.allFinite
+        }
+        var probe = NoProbe()
+        pack(source, coordinates: coordinates, into: words, policy: policy, randomKey: randomKey, &probe)
+        return true
+    }
+
+    private static func pack<Probe: ValueProbe>(_ source: SignSource, coordinates: Range<Int>, into words: UnsafeMutablePointer<UInt64>,
+                                                policy: ZeroSignPolicy, randomKey: UInt64, _ probe: inout Probe) {
         precondition(coordinates.lowerBound % 64 == 0, "pack: a range must start on a word boundary")
         let wordCount = (coordinates.count + 63) / 64
         let fullWords = max(0, min(wordCount, (source.count - coordinates.lowerBound) / 64))
         let firstWord = coordinates.lowerBound / 64
         packWords(of: source, from: coordinates.lowerBound, count: fullWords, firstWord: firstWord, into: words,
-                  policy: policy, randomKey: randomKey)
+                  policy: policy, randomKey: randomKey, &probe)
         // The remaining words (a partial one, then pure padding) go through a zero-padded copy.
         for word in fullWords..<wordCount {
             let start = coordinates.lowerBound + word * 64
             let valid = max(0, min(coordinates.upperBound, source.count) - start)
             withZeroPaddedWord(of: source, from: start, valid: valid) { padded in
                 packWords(of: padded, from: 0, count: 1, firstWord: firstWord + word, into: words + word,
-                          policy: policy, randomKey: randomKey)
+                          policy: policy, randomKey: randomKey, &probe)
             }
         }
     }
 
     /// Packs `count` whole words of `source` starting at coordinate `offset`.
-    private static func packWords(of source: SignSource, from offset: Int, count: Int, firstWord: Int,
-                                  into words: UnsafeMutablePointer<UInt64>, policy: ZeroSignPolicy, randomKey: UInt64) {
+    private static func packWords<Probe: ValueProbe>(of source: SignSource, from offset: Int, count: Int, firstWord: Int,
+                                                     into words: UnsafeMutablePointer<UInt64>, policy: ZeroSignPolicy,
+                                                     randomKey: UInt64, _ probe: inout Probe) {
         switch source {
         case .values(let values):
             let loader = ValueLanes(base: UnsafeRawPointer(values.baseAddress! + offset))
-            packWords(count, firstWord: firstWord, into: words, policy: policy, randomKey: randomKey, loader)
-        case .lionMomentum(let momentum, let gradient, let beta1, let beta2):
-            let loader = LionDirectionLanes(momentum: UnsafeMutableRawPointer(momentum.baseAddress! + offset),
+            packWords(count, firstWord: firstWord, into: words, policy: policy, randomKey: randomKey, loader, &probe)
+        case .lionMomentum(let momentum, let gradient, let next, let beta1, let beta2):
+            let loader = LionDirectionLanes(momentum: UnsafeRawPointer(momentum.baseAddress! + offset),
                                             gradient: UnsafeRawPointer(gradient.baseAddress! + offset),
+                                            nextMomentum: UnsafeMutableRawPointer(next.baseAddress! + offset),
                                             beta1: beta1, beta2: beta2)
-            packWords(count, firstWord: firstWord, into: words, policy: policy, randomKey: randomKey, loader)
+            packWords(count, firstWord: firstWord, into: words, policy: policy, randomKey: randomKey, loader, &probe)
         }
     }
 
     /// Runs `body` on a copy of the 64 coordinates of `source` from `start`, of which the first
-    /// `valid` are real and the rest zero, and writes back what `body` changed (the momentum).
+    /// `valid` are real and the rest zero, and writes back what `body` wrote (the new momentum).
     private static func withZeroPaddedWord(of source: SignSource, from start: Int, valid: Int, _ body: (SignSource) -> Void) {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 128) { padded in
             padded.initialize(repeating: 0)
@@ -118,21 +154,23 @@ enum SignKernels {
             case .values(let values):
                 for lane in 0..<valid { first[lane] = values[start + lane] }
                 body(.values(UnsafeBufferPointer(first)))
-            case .lionMomentum(let momentum, let gradient, let beta1, let beta2):
+            case .lionMomentum(let momentum, let gradient, let next, let beta1, let beta2):
                 let second = UnsafeMutableBufferPointer(rebasing: padded[64..<128])
                 for lane in 0..<valid {
                     first[lane] = momentum[start + lane]
                     second[lane] = gradient[start + lane]
                 }
-                body(.lionMomentum(momentum: first, gradient: UnsafeBufferPointer(second), beta1: beta1, beta2: beta2))
-                for lane in 0..<valid { momentum[start + lane] = first[lane] }
+                body(.lionMomentum(momentum: UnsafeBufferPointer(first), gradient: UnsafeBufferPointer(second),
+                                   nextMomentum: first, beta1: beta1, beta2: beta2))
+                for lane in 0..<valid { next[start + lane] = first[lane] }
             }
         }
     }
 
     @inline(__always)
-    private static func packWords<Lanes: LaneLoader>(_ wordCount: Int, firstWord: Int, into words: UnsafeMutablePointer<UInt64>,
-                                                     policy: ZeroSignPolicy, randomKey: UInt64, _ lanes: Lanes) {
+    private static func packWords<Lanes: LaneLoader, Probe: ValueProbe>(_ wordCount: Int, firstWord: Int, into words: UnsafeMutablePointer<UInt64>,
+                                                                       policy: ZeroSignPolicy, randomKey: UInt64, _ lanes: Lanes,
+                                                                       _ probe: inout Probe) {
         for word in 0..<wordCount {
             // One pass: the sign bits and the lanes without a sign (±0, NaN), each a move-mask.
             // Most words have no signless lane and take the first branch.
@@ -153,7 +191,7 @@ enum SignKernels {
                     words[word] = (~negative & ~signless) | (signless & SignBits.random(key: randomKey, index: firstWord + word))
                 }
             }
-            for quarter in 0..<4 { lanes.finish(word * 64 + quarter * 16) }
+            for quarter in 0..<4 { probe.add(lanes.finish(word * 64 + quarter * 16)) }
         }
     }
 
@@ -254,8 +292,9 @@ enum SignKernels {
 protocol LaneLoader {
     /// The 16 values starting `offset` floats after the loader's start; no side effects.
     func load(_ offset: Int) -> SIMD16<Float>
-    /// Called once per 16 lanes after they are packed, for the source's own updates.
-    func finish(_ offset: Int)
+    /// Called once per 16 lanes after they are packed, for the source's own updates; returns
+    /// the lanes a non-finite check looks at.
+    func finish(_ offset: Int) -> SIMD16<Float>
     /// Prefetches the values a fixed distance (`DLION_PREFETCH_DISTANCE`) past `offset`;
     /// called once per 64 lanes.
     func prefetchAhead(_ offset: Int)
@@ -269,17 +308,19 @@ struct ValueLanes: LaneLoader {
     func load(_ offset: Int) -> SIMD16<Float> { base.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self) }
 
     @inline(__always)
-    func finish(_ offset: Int) {}
+    func finish(_ offset: Int) -> SIMD16<Float> { load(offset) }
 
     @inline(__always)
     func prefetchAhead(_ offset: Int) { dlion_prefetch_ahead(base.assumingMemoryBound(to: Float.self) + offset) }
 }
 
-/// Computes Lion's direction β1·m + (1−β1)·g; once packed, stores the new momentum
-/// β2·m + (1−β2)·g.
+/// Computes Lion's direction β1·m + (1−β1)·g; once packed, writes the new momentum
+/// β2·m + (1−β2)·g to `nextMomentum` (which may be either input: each 16 lanes are read
+/// before they are written).
 struct LionDirectionLanes: LaneLoader {
-    let momentum: UnsafeMutableRawPointer
+    let momentum: UnsafeRawPointer
     let gradient: UnsafeRawPointer
+    let nextMomentum: UnsafeMutableRawPointer
     let beta1: Float
     let beta2: Float
 
@@ -297,11 +338,36 @@ struct LionDirectionLanes: LaneLoader {
     }
 
     @inline(__always)
-    func finish(_ offset: Int) {
+    func finish(_ offset: Int) -> SIMD16<Float> {
         let m = momentum.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
         let g = gradient.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<Float>.self)
-        momentum.storeBytes(of: beta2 * m + (1 - beta2) * g, toByteOffset: offset * 4, as: SIMD16<Float>.self)
+        let next = beta2 * m + (1 - beta2) * g
+        nextMomentum.storeBytes(of: next, toByteOffset: offset * 4, as: SIMD16<Float>.self)
+        return next
     }
+}
+
+/// Looks at the values a pack checks, 16 at a time.
+protocol ValueProbe {
+    mutating func add(_ values: SIMD16<Float>)
+}
+
+/// Checks nothing; the compiler removes the calls.
+struct NoProbe: ValueProbe {
+    @inline(__always)
+    mutating func add(_ values: SIMD16<Float>) {}
+}
+
+/// Whether every value seen is finite, with no branch per value: a NaN or ±Inf anywhere
+/// makes the running sum of value·0 a NaN.
+struct FiniteProbe: ValueProbe {
+    private var sum = SIMD16<Float>(repeating: 0)
+
+    @inline(__always)
+    mutating func add(_ values: SIMD16<Float>) { sum += values * 0 }
+
+    /// Whether every value added was finite.
+    var allFinite: Bool { sum.sum() == 0 }
 }
 
 /// Receives 16 decoded Δ values at a time from the unpack loop.

@@ -64,3 +64,19 @@ public enum SignReduction: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// What a sign allreduce does when some rank's source holds a NaN or an infinity.
+public enum NonFiniteInput: Sendable, Equatable {
+    /// Such values vote like any other: a NaN as the ``ZeroSignPolicy`` says, ±Inf its sign.
+    /// The default; it costs nothing.
+    case vote
+    /// The call is skipped on every rank: no rank writes its sink, and
+    /// ``SignAllreduce/allreduce(_:into:nonFinite:)`` returns `false` everywhere. The check
+    /// rides in the pack (no extra pass over memory) and the verdict costs one 4-byte
+    /// `MPI_Allreduce`. For ``SignSource/lionMomentum(momentum:gradient:nextMomentum:beta1:beta2:)``
+    /// the values checked are the new momentum, which is non-finite exactly when the gradient
+    /// is (for a finite momentum) or when it overflows.
+    case skip
+
+    var code: Int { self == .vote ? 1 : 2 }
+}

@@ -48,6 +48,10 @@ public struct TensorSlot: Sendable, Equatable {
 /// The parameters of a model in one contiguous Float buffer, and their gradients in another
 /// of the same layout, with a named slot per tensor (llm.c's `ParameterTensors`). Optimizers
 /// and collectives see one flat vector; layers see their own slices.
+///
+/// An optimizer stepping on the arena (``Optimizer/step(_:learningRate:)``) may trade the
+/// gradient storage for a buffer of its own (``exchangeGradientStorage(_:)``), so read
+/// ``gradients`` afresh each step rather than keeping its address.
 public final class ParameterArena {
     /// The tensors, in layout order.
     public let slots: [TensorSlot]
@@ -56,7 +60,7 @@ public final class ParameterArena {
     /// All parameters.
     public let parameters: UnsafeMutableBufferPointer<Float>
     /// All gradients, same layout as `parameters`.
-    public let gradients: UnsafeMutableBufferPointer<Float>
+    public private(set) var gradients: UnsafeMutableBufferPointer<Float>
 
     /// Lays out `tensors` (name and shape) one after another. Throws
     /// ``TrainingError/modelTooLarge(parameters:bytesNeeded:bytesAvailable:)`` when the
@@ -83,6 +87,18 @@ public final class ParameterArena {
     deinit {
         parameters.deallocate()
         gradients.deallocate()
+    }
+
+    /// Puts `storage` in place of the gradient storage and returns the storage it replaces,
+    /// whose ownership passes to the caller (it holds the last gradients written). The arena
+    /// owns `storage` from now on and deallocates it with itself, so it must have been
+    /// allocated with `UnsafeMutableBufferPointer<Float>.allocate(capacity:)` for ``count``
+    /// floats. Distributed Lion uses this to keep its new momentum where the gradients were,
+    /// saving a pass over memory per step.
+    public func exchangeGradientStorage(_ storage: UnsafeMutableBufferPointer<Float>) -> UnsafeMutableBufferPointer<Float> {
+        precondition(storage.count == count, "exchangeGradientStorage: the new storage holds \(storage.count) floats, the arena \(count)")
+        defer { gradients = storage }
+        return gradients
     }
 
     /// The slot named `name`.

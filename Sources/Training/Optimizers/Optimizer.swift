@@ -20,6 +20,19 @@ public protocol Optimizer: AnyObject {
     /// non-finite gradients). `gradients` may be overwritten.
     func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
               learningRate: Float) throws -> Bool
+    /// Applies one step to a model's parameters from its gradients, as
+    /// ``step(parameters:gradients:learningRate:)`` does. An optimizer may also take the
+    /// arena's gradient storage, whose values are dead after the step, for state of its own
+    /// (``ParameterArena/exchangeGradientStorage(_:)``); Distributed Lion does, which saves it
+    /// a pass over memory.
+    func step(_ arena: ParameterArena, learningRate: Float) throws -> Bool
+}
+
+extension Optimizer {
+    /// Steps on the arena's parameters and gradients.
+    public func step(_ arena: ParameterArena, learningRate: Float) throws -> Bool {
+        try step(parameters: arena.parameters, gradients: arena.gradients, learningRate: learningRate)
+    }
 }
 
 /// Lion's hyperparameters (Chen et al. 2023; the defaults are the paper's).
@@ -75,9 +88,8 @@ public func allFinite(_ values: UnsafeBufferPointer<Float>) -> Bool {
 }
 
 /// Whether the gradients are finite on every rank of `communicator`: each rank's
-/// ``allFinite(_:)``, then one 4-byte `MPI_Allreduce` (minimum), so that every rank takes
-/// the same decision.
+/// ``allFinite(_:)``, then one 4-byte `MPI_Allreduce`, so that every rank takes the same
+/// decision.
 func allFiniteOnEveryRank(_ gradients: UnsafeMutableBufferPointer<Float>, communicator: Communicator) throws -> Bool {
-    let finite: Int32 = allFinite(UnsafeBufferPointer(gradients)) ? 1 : 0
-    return try communicator.allreduce([finite], operation: .min)[0] == 1
+    try communicator.holdsOnEveryRank(allFinite(UnsafeBufferPointer(gradients)))
 }
