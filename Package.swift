@@ -35,14 +35,18 @@ let package = Package(
             dependencies: ["Collectives", "Training"],
             path: "Tests/Conformance"
         ),
+        .target(
+            name: "BenchmarkSupport",
+            path: "benchmarks/BenchmarkSupport"
+        ),
         .executableTarget(
             name: "collectives-bench",
-            dependencies: ["Collectives", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Collectives", "BenchmarkSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "benchmarks/collectives-bench"
         ),
         .executableTarget(
             name: "gemm-bench",
-            dependencies: ["Training", "Collectives", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Training", "Collectives", "BenchmarkSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "benchmarks/gemm-bench"
         ),
         .testTarget(

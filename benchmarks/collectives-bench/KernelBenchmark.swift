@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Collectives
 
 /// Pack and unpack throughput in floats per second, next to a plain SIMD read of the same
@@ -20,9 +21,9 @@ struct KernelBenchmark {
             let read = try rate(count) { sink += input.withUnsafeBufferPointer(plainRead) }
             let pack = try rate(count) { input.withUnsafeBufferPointer { signs.pack(.values($0)) } }
             let unpack = try rate(count) { output.withUnsafeMutableBufferPointer { signs.unpack(into: $0) } }
-            print("\(count)".padded(10) + format3(read).padded(10)
-                  + "\(format3(pack)) (\(format3(pack / read)))".padded(18)
-                  + "\(format3(unpack)) (\(format3(unpack / read)))".padded(18) + (sink.isNaN ? " " : ""))
+            print("\(count)".padded(10) + rounded(read, decimals: 3).padded(10)
+                  + "\(rounded(pack, decimals: 3)) (\(rounded(pack / read, decimals: 3)))".padded(18)
+                  + "\(rounded(unpack, decimals: 3)) (\(rounded(unpack / read, decimals: 3)))".padded(18) + (sink.isNaN ? " " : ""))
         }
     }
 
@@ -51,9 +52,4 @@ func plainRead(_ values: UnsafeBufferPointer<Float>) -> Float {
         index += 16
     }
     return sum.sum()
-}
-
-extension String {
-    /// The string padded with spaces to `width` characters.
-    func padded(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
 }

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Collectives
 
 /// One benchmark row: an operation at one size, timed on every rank.
@@ -17,26 +18,12 @@ struct Row {
     var busBandwidth: Double { algorithmBandwidth * 2 * Double(ranks - 1) / Double(ranks) }
 
     var json: String {
-        let speedup = speedupVsFP32.map { String(format3($0)) } ?? "null"
+        let speedup = speedupVsFP32.map { String(rounded($0, decimals: 3)) } ?? "null"
         return "{\"op\":\"\(op)\",\"ranks\":\(ranks),\"count\":\(count),\"bytes\":\(payloadBytes)"
-            + ",\"time_us_min\":\(format3(timeMin * 1e6)),\"time_us_avg\":\(format3(timeAvg * 1e6)),\"time_us_max\":\(format3(timeMax * 1e6))"
-            + ",\"algbw_GBps\":\(format3(algorithmBandwidth)),\"busbw_GBps\":\(format3(busBandwidth))"
+            + ",\"time_us_min\":\(rounded(timeMin * 1e6, decimals: 3)),\"time_us_avg\":\(rounded(timeAvg * 1e6, decimals: 3)),\"time_us_max\":\(rounded(timeMax * 1e6, decimals: 3))"
+            + ",\"algbw_GBps\":\(rounded(algorithmBandwidth, decimals: 3)),\"busbw_GBps\":\(rounded(busBandwidth, decimals: 3))"
             + ",\"bytes_sent_per_rank\":\(bytesSentPerRank),\"speedup_vs_fp32\":\(speedup)}"
     }
-}
-
-/// A number with three decimals.
-func format3(_ value: Double) -> String {
-    let scaled = (value * 1000).rounded() / 1000
-    return "\(scaled)"
-}
-
-/// The median of `values`.
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    guard !sorted.isEmpty else { return 0 }
-    let middle = sorted.count / 2
-    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
 
 /// Min, mean and max over ranks of this rank's `value`.

@@ -2,6 +2,7 @@
 // MPI_Allreduce measured in the same run. Run under mpirun:
 //   ci/mpirun -np 4 .build/release/collectives-bench --min-count 1024 --max-count 16777216
 import ArgumentParser
+import BenchmarkSupport
 import Collectives
 
 struct CollectivesBench: ParsableCommand {
@@ -98,10 +99,10 @@ struct CollectivesBench: ParsableCommand {
             if json {
                 print(row.json)
             } else {
-                print(row.op.padded(24) + "\(row.count)".padded(10) + format3(row.timeMin * 1e6).padded(10)
-                      + format3(row.timeAvg * 1e6).padded(10) + format3(row.timeMax * 1e6).padded(10)
-                      + format3(row.algorithmBandwidth).padded(8) + format3(row.busBandwidth).padded(8)
-                      + "\(row.bytesSentPerRank)".padded(12) + (row.speedupVsFP32.map { format3($0) + "x" } ?? "-"))
+                print(row.op.padded(24) + "\(row.count)".padded(10) + rounded(row.timeMin * 1e6, decimals: 3).padded(10)
+                      + rounded(row.timeAvg * 1e6, decimals: 3).padded(10) + rounded(row.timeMax * 1e6, decimals: 3).padded(10)
+                      + rounded(row.algorithmBandwidth, decimals: 3).padded(8) + rounded(row.busBandwidth, decimals: 3).padded(8)
+                      + "\(row.bytesSentPerRank)".padded(12) + (row.speedupVsFP32.map { rounded($0, decimals: 3) + "x" } ?? "-"))
             }
         }
     }

@@ -6,6 +6,7 @@
 // steps, and on flat buffers). Prints samples/s and each one's share of the ceiling.
 //   ci/mpirun -np 1 .build/release/gemm-bench --batch-size 128
 import ArgumentParser
+import BenchmarkSupport
 import Collectives
 import Training
 #if canImport(Glibc)
@@ -79,8 +80,8 @@ struct GemmBench: ParsableCommand {
         print("step".padded(30) + "ms".padded(10) + "samples/s".padded(12) + "of GEMM ceiling")
         for name in ["GEMMs only", "forward + backward"] + optimizers.map({ "full step, \($0.name)" }) + [flatName] {
             let seconds = median(times[name]!)
-            print(name.padded(30) + String(format2(seconds * 1000)).padded(10) + "\(Int(Double(batchSize) / seconds))".padded(12)
-                  + format2(100 * ceiling / seconds) + " %")
+            print(name.padded(30) + String(rounded(seconds * 1000, decimals: 2)).padded(10) + "\(Int(Double(batchSize) / seconds))".padded(12)
+                  + rounded(100 * ceiling / seconds, decimals: 2) + " %")
         }
         try MPI.finalize()
     }
@@ -125,15 +126,7 @@ struct GemmShapes {
     }
 }
 
-func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-
-func format2(_ value: Double) -> String { "\((value * 100).rounded() / 100)" }
-
 func sysconfCores() -> Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
-
-extension String {
-    func padded(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
-}
 
 BLAS.restartWithSleepingIdleThreads()
 GemmBench.main()
