@@ -124,7 +124,8 @@ struct SignAllreduceChecks {
                         let expectedMomentum = zip(momentum, gradient).map { beta2 * $0 + (1 - beta2) * $1 }
                         let delta = try SignAllreduce(communicator: world, seed: 3).allreduce(signsOf: direction)
                         let expectedParameters = zip(parameters, delta).map { $0 * (1 - lr * wd) - lr * $1 }
-                        let fused = SignAllreduce(communicator: world, seed: 3, segmentLength: segmentLength)
+                        let comm = try world.duplicate()
+                        let fused = SignAllreduce(communicator: comm, seed: 3, segmentLength: segmentLength)
                         let (applied, next) = try fusedLionStep(fused, momentum: momentum, gradient: gradient, parameters: &parameters,
                                                                 destination: destination, nonFinite: nonFinite, lr: lr, wd: wd,
                                                                 beta1: beta1, beta2: beta2)
@@ -132,6 +133,9 @@ struct SignAllreduceChecks {
                         let momentumError = zip(next, expectedMomentum).map { abs($0 - $1) }.max() ?? 0
                         harness.expect(applied && parameterError <= 1e-6 && momentumError <= 1e-6, call, size: length,
                                        "applied \(applied), parameter error \(parameterError), momentum error \(momentumError)")
+                        let planned = fused.bytesPerRank(count: length, nonFinite: nonFinite)
+                        harness.expect(comm.traffic.bytesSent == planned, "\(call) bytes counted", size: length,
+                                       "\(comm.traffic) vs planned \(planned)")
                     }
                 }
             }

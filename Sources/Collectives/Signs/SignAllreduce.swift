@@ -110,10 +110,14 @@ public final class SignAllreduce {
     }
 
     /// The bytes one call sends from each rank (and receives at each rank) for `count`
-    /// coordinates, padding included.
-    public func bytesPerRank(count: Int) -> Int {
-        SegmentPlan(count: count, ranks: communicator.size, segmentLength: segmentLength,
-                    resultPlanes: reduction.resultPlanes(ranks: communicator.size)).bytesPerRank
+    /// coordinates, padding included; with `nonFinite: .skip`, the verdict's 4-byte allreduce
+    /// too (2·(N−1)/N·4 bytes by the ring convention).
+    public func bytesPerRank(count: Int, nonFinite: NonFiniteInput = .vote) -> Int {
+        let ranks = communicator.size
+        let plan = SegmentPlan(count: count, ranks: ranks, segmentLength: segmentLength,
+                               resultPlanes: reduction.resultPlanes(ranks: ranks))
+        let verdict = nonFinite == .skip && !plan.segments.isEmpty ? 2 * (ranks - 1) * 4 / ranks : 0
+        return plan.bytesPerRank + verdict
     }
 
     private func workspace(for plan: SegmentPlan) -> SignWorkspace {
