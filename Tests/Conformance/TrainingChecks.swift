@@ -134,7 +134,8 @@ struct TrainingChecks {
     }
 
     /// Distributed Lion's arena step (new momentum over the gradients, then a storage swap)
-    /// gives bit for bit the parameters and momentum of its flat step, step after step.
+    /// gives bit for bit the parameters and momentum of its flat step, step after step, and
+    /// really trades the storages.
     func checkDistributedLionArenaStepMatchesFlatStep() {
         harness.run("dlion arena step matches flat step") {
             let count = 64 * world.size * 5 + 37
@@ -148,7 +149,10 @@ struct TrainingChecks {
             for step in 0..<6 {
                 var gradients = (0..<count).map { Float(($0 * 7 + world.rank * 5 + step * 3) % 17) / 17 - 0.45 }
                 _ = gradients.withUnsafeBufferPointer { arena.gradients.update(fromContentsOf: $0) }
+                let (oldMomentum, oldGradients) = (viaArena.momentum.baseAddress, arena.gradients.baseAddress)
                 let appliedViaArena = try viaArena.step(arena, learningRate: 0.01)
+                // The storages traded places: no copy was made.
+                identical = identical && arena.gradients.baseAddress == oldMomentum && viaArena.momentum.baseAddress == oldGradients
                 let appliedFlat = try parameters.withUnsafeMutableBufferPointer { x in
                     try gradients.withUnsafeMutableBufferPointer { g in try flat.step(parameters: x, gradients: g, learningRate: 0.01) }
                 }
