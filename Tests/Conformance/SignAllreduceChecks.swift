@@ -224,7 +224,7 @@ struct SignAllreduceChecks {
                 let input = [Float](repeating: 1, count: 100)
                 var output = [Float](repeating: 0, count: 100)
                 try input.withUnsafeBufferPointer { i in
-                    try output.withUnsafeMutableBufferPointer { try collective.allreduce(.values(i), into: .values($0), nonFinite: policy) }
+                    try output.withUnsafeMutableBufferPointer { _ = try collective.allreduce(.values(i), into: .values($0), nonFinite: policy) }
                 }
             }
         }

@@ -104,7 +104,7 @@ public final class SignAllreduce {
     public func allreduce(signsOf input: [Float]) throws -> [Float] {
         var output = [Float](repeating: 0, count: input.count)
         try input.withUnsafeBufferPointer { input in
-            try output.withUnsafeMutableBufferPointer { try allreduce(.values(input), into: .values($0)) }
+            try output.withUnsafeMutableBufferPointer { try allreduce(signsOf: input, into: $0) }
         }
         return output
     }

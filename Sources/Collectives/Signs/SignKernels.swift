@@ -358,17 +358,7 @@ struct NoProbe: ValueProbe {
     mutating func add(_ values: SIMD16<Float>) {}
 }
 
-/// Whether every value seen is finite, with no branch per value: a NaN or ±Inf anywhere
-/// makes the running sum of value·0 a NaN.
-struct FiniteProbe: ValueProbe {
-    private var sum = SIMD16<Float>(repeating: 0)
-
-    @inline(__always)
-    mutating func add(_ values: SIMD16<Float>) { sum += values * 0 }
-
-    /// Whether every value added was finite.
-    var allFinite: Bool { sum.sum() == 0 }
-}
+extension FiniteProbe: ValueProbe {}
 
 /// Receives 16 decoded Δ values at a time from the unpack loop.
 protocol LaneStorer {

@@ -73,18 +73,17 @@ public struct AdamWHyperparameters: Sendable, Equatable {
 }
 
 /// Whether every value is finite: one pass split over ``Parallel/threads``, no branch per
-/// element (a NaN or Inf anywhere makes the sum of value·0 a NaN).
+/// element (a ``FiniteProbe`` per piece).
 public func allFinite(_ values: UnsafeBufferPointer<Float>) -> Bool {
     guard let base = values.baseAddress else { return true }
-    let probes = Parallel.mapPieces(count: values.count) { piece -> Float in
-        var probe = SIMD16<Float>(repeating: 0)
+    return Parallel.mapPieces(count: values.count) { piece -> Bool in
+        var probe = FiniteProbe()
         for start in stride(from: piece.lowerBound, to: piece.upperBound, by: 16) {
             if start % 64 == 0 { dlion_prefetch_ahead(base + start) }
-            probe += Lanes.load(base + start, min(16, piece.upperBound - start)) * 0
+            probe.add(Lanes.load(base + start, min(16, piece.upperBound - start)))
         }
-        return probe.sum()
-    }
-    return probes.reduce(0, +) == 0
+        return probe.allFinite
+    }.allSatisfy { $0 }
 }
 
 /// Whether the gradients are finite on every rank of `communicator`: each rank's
