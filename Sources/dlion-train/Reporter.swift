@@ -12,7 +12,7 @@ final class Reporter {
     /// A reporter writing JSON lines to `metricsPath` when given, with a progress line redrawn
     /// in place when `progress` is "line" (or "auto" and the terminal is one). Throws when the
     /// metrics file cannot be created.
-    init(metricsPath: String?, progress: String) throws {
+    init(metricsPath: String?, progress: ProgressChoice) throws {
         if let metricsPath {
             guard let file = fopen(metricsPath, "w") else {
                 throw TrainingError.invalidConfiguration("cannot create the metrics file \(metricsPath): \(String(cString: strerror(errno)))")
@@ -22,9 +22,9 @@ final class Reporter {
             metricsFile = nil
         }
         switch progress {
-        case "line": interactive = true
-        case "plain": interactive = false
-        default:
+        case .line: interactive = true
+        case .plain: interactive = false
+        case .auto:
             if let setting = getenv("DLION_PROGRESS") {
                 interactive = String(cString: setting) == "line"
             } else {
@@ -81,46 +81,6 @@ enum JSONValue {
             return "\"\(escaped)\""
         }
     }
-}
-
-extension String {
-    /// The string with every `target` replaced.
-    func replacingAll(_ target: Character, with replacement: String) -> String {
-        var result = ""
-        for character in self { if character == target { result += replacement } else { result.append(character) } }
-        return result
-    }
-}
-
-/// `value` with `digits` digits after the point.
-func fixed(_ value: Double, _ digits: Int) -> String {
-    guard value.isFinite else { return "\(value)" }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let rounded = (abs(value) * scale).rounded()
-    let whole = Int(rounded / scale)
-    let fraction = Int(rounded - Double(whole) * scale)
-    let sign = value < 0 && rounded > 0 ? "-" : ""
-    guard digits > 0 else { return "\(sign)\(whole)" }
-    let fractionText = String(fraction)
-    return "\(sign)\(whole).\(String(repeating: "0", count: digits - fractionText.count))\(fractionText)"
-}
-
-/// A byte count in KiB, MiB or GiB.
-func bytesText(_ bytes: Int) -> String {
-    let value = Double(bytes)
-    if bytes >= 1 << 30 { return fixed(value / Double(1 << 30), 2) + " GiB" }
-    if bytes >= 1 << 20 { return fixed(value / Double(1 << 20), 1) + " MiB" }
-    if bytes >= 1 << 10 { return fixed(value / Double(1 << 10), 1) + " KiB" }
-    return "\(bytes) B"
-}
-
-/// Seconds as m:ss or h:mm:ss.
-func durationText(_ seconds: Double) -> String {
-    let total = Int(max(0, seconds).rounded())
-    let (hours, minutes, secs) = (total / 3600, total / 60 % 60, total % 60)
-    let two = { (n: Int) in n < 10 ? "0\(n)" : "\(n)" }
-    return hours > 0 ? "\(hours):\(two(minutes)):\(two(secs))" : "\(minutes):\(two(secs))"
 }
 
 /// Writes a line to standard error.

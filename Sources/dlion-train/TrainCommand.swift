@@ -34,6 +34,23 @@ enum OptimizerChoice: String, ExpressibleByArgument, CaseIterable {
     var isSingleProcess: Bool { self == .lion || self == .adamw }
 }
 
+/// Local AdamW's rule for the length of a round.
+enum SyncRuleChoice: String, ExpressibleByArgument, CaseIterable {
+    case qsr, linear, constant
+}
+
+/// The learning-rate schedules.
+enum ScheduleChoice: String, ExpressibleByArgument, CaseIterable {
+    case cosine, constant
+}
+
+/// How rank 0 shows progress.
+enum ProgressChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, line, plain
+}
+
+extension Activation: ExpressibleByArgument {}
+
 /// `dlion-train`: trains an MLP on Fashion-MNIST with Distributed Lion or a baseline.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,7 +71,7 @@ struct TrainCommand: ParsableCommand {
     var hidden = "1024,1024"
 
     @Option(help: "Activation between layers: relu or gelu.")
-    var activation = "relu"
+    var activation: Activation = .relu
 
     @Option(help: "Epochs over the training set.")
     var epochs = 10
@@ -78,7 +95,7 @@ struct TrainCommand: ParsableCommand {
     var beta2: Float?
 
     @Option(help: "Local AdamW's synchronization rule: qsr (H = max(H_base, ⌊(α/η)²⌋)), linear (γ = 1: ⌊α/η⌋), or constant (H = H_base).")
-    var syncRule = "qsr"
+    var syncRule: SyncRuleChoice = .qsr
 
     @Option(help: "Local AdamW's H_base: the period during warm-up and the least period (the period itself for --sync-rule constant).")
     var hBase = 4
@@ -99,7 +116,7 @@ struct TrainCommand: ParsableCommand {
     var warmupSteps = 100
 
     @Option(help: "Learning-rate schedule: cosine (with warm-up) or constant.")
-    var schedule = "cosine"
+    var schedule: ScheduleChoice = .cosine
 
     @Option(help: "Seed for initialization, shuffling and coin flips (the same on every rank).")
     var seed: UInt64 = 0
@@ -123,7 +140,7 @@ struct TrainCommand: ParsableCommand {
     var profile = false
 
     @Option(help: "Progress display: line (redrawn in place), plain (one line per log), or auto (DLION_PROGRESS if set, else whether stdout is a terminal; ranks always see a terminal under mpirun, ci/mpirun sets DLION_PROGRESS).")
-    var progress = "auto"
+    var progress: ProgressChoice = .auto
 
     @Option(help: "BLAS threads per rank (default: max(1, cores ÷ ranks on this node)).")
     var blasThreads: Int?
@@ -133,9 +150,6 @@ struct TrainCommand: ParsableCommand {
         guard !widths.isEmpty, widths.allSatisfy({ ($0 ?? 0) > 0 }) else {
             throw ValidationError("--hidden must be positive widths separated by commas, like 1024,1024 (got '\(hidden)')")
         }
-        guard Activation(rawValue: activation) != nil else { throw ValidationError("--activation must be relu or gelu (got '\(activation)')") }
-        guard ["auto", "line", "plain"].contains(progress) else { throw ValidationError("--progress must be auto, line or plain (got '\(progress)')") }
-        guard ["cosine", "constant"].contains(schedule) else { throw ValidationError("--schedule must be cosine or constant (got '\(schedule)')") }
         guard epochs > 0 else { throw ValidationError("--epochs must be at least 1") }
         if let steps, steps <= 0 { throw ValidationError("--steps must be at least 1") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be at least 1") }
@@ -145,7 +159,6 @@ struct TrainCommand: ParsableCommand {
         if let beta2, !(0..<1).contains(beta2) { throw ValidationError("--beta2 must be in [0, 1)") }
         guard warmupSteps >= 0 else { throw ValidationError("--warmup-steps must be ≥ 0") }
         guard evalInterval >= 0, logInterval > 0 else { throw ValidationError("--eval-interval must be ≥ 0 and --log-interval ≥ 1") }
-        guard ["qsr", "linear", "constant"].contains(syncRule) else { throw ValidationError("--sync-rule must be qsr, linear or constant (got '\(syncRule)')") }
         guard hBase >= 1 else { throw ValidationError("--h-base must be at least 1 (got \(hBase))") }
         if let qsrAlpha, !(qsrAlpha > 0 && qsrAlpha.isFinite) { throw ValidationError("--qsr-alpha must be a positive number (got \(qsrAlpha))") }
         guard topkRatio > 0 && topkRatio <= 1 else { throw ValidationError("--topk-ratio must be in (0, 1] (got \(topkRatio))") }

@@ -4,7 +4,8 @@ import Training
 import Glibc
 #endif
 
-/// One training run: set-up agreed by every rank, the loop, evaluations and the summary.
+/// One training run: set-up agreed by every rank, then the library's ``Trainer`` with rank 0's
+/// reporter listening.
 final class TrainingRun {
     let options: TrainCommand
     let world: Communicator
@@ -19,9 +20,7 @@ final class TrainingRun {
         if choice.isSingleProcess && world.size > 1 {
             throw TrainingError.invalidConfiguration("--optimizer \(choice.rawValue) runs on one rank; under mpirun use global-\(choice.rawValue) or dlion-mavo")
         }
-        let threads = options.blasThreads ?? BLAS.threadsPerRank(cores: sysconf(Int32(_SC_NPROCESSORS_ONLN)), ranksOnNode: ranksOnThisNode())
-        BLAS.setThreads(threads)
-        Parallel.threads = threads
+        let threads = try Threads.shareNode(with: world, perRank: options.blasThreads)
 
         // Set-up that can fail on one rank only is agreed on before any rank goes further.
         var setupError: Error?
@@ -36,60 +35,35 @@ final class TrainingRun {
         let failedRanks = try world.allreduce([setupError == nil ? Int32(0) : 1], operation: .sum)[0]
         if let setupError { throw setupError }
         if failedRanks > 0 { throw TrainingError.invalidConfiguration("set-up failed on \(failedRanks) other rank(s); see their messages") }
-        let (train, test) = data!
+        guard let (train, test) = data else { return }
 
         let widths = [train.featureCount] + options.hiddenWidths + [train.classes]
-        let model = try MLP(widths: widths, activation: Activation(rawValue: options.activation)!, maxBatch: max(options.batchSize, 256),
-                            seed: options.seed, optimizerStateCopies: choice.isLion ? 1 : 2)
-        let communicator = try world.duplicate()
-        let sampler = try ShardedSampler(count: train.count, ranks: world.size, rank: world.rank, batchSize: options.batchSize, seed: options.seed)
-        let totalSteps = options.steps ?? options.epochs * sampler.stepsPerEpoch
+        let model = try MLP(widths: widths, activation: options.activation, maxBatch: max(options.batchSize, 256), seed: options.seed)
+        let batches = try ShardedBatches(dataset: train, rank: world.rank, ranks: world.size, batchSize: options.batchSize, seed: options.seed)
+        let totalSteps = options.steps ?? options.epochs * batches.stepsPerEpoch
         let peak = options.learningRate ?? choice.defaultLearningRate
-        let schedule: LearningRateSchedule = options.schedule == "constant"
-            ? .constant(peak) : .cosine(peak: peak, warmupSteps: min(options.warmupSteps, totalSteps / 2), totalSteps: totalSteps, minimum: 0)
-        let optimizer = try makeOptimizer(model: model, communicator: communicator, schedule: schedule,
-                                          totalSteps: totalSteps, peak: peak, stepsPerEpoch: sampler.stepsPerEpoch)
+        let schedule: LearningRateSchedule = switch options.schedule {
+        case .constant: .constant(peak)
+        case .cosine: .cosine(peak: peak, warmupSteps: min(options.warmupSteps, totalSteps / 2), totalSteps: totalSteps, minimum: 0)
+        }
+        let optimizer = try OptimizerFactory(options: options, rank: world.rank)
+            .make(count: model.arena.count, slots: model.arena.slots, communicator: try world.duplicate(), schedule: schedule,
+                  totalSteps: totalSteps, peak: peak, stepsPerEpoch: batches.stepsPerEpoch)
 
         reporter?.say("dlion-train: \(optimizer.name) on \(options.synthetic ? "synthetic data" : "Fashion-MNIST"), \(world.size) rank(s) × batch \(options.batchSize), "
                       + "MLP \(widths.map(String.init).joined(separator: "-")) (\(model.arena.count) parameters), \(totalSteps) steps, peak lr \(peak), \(threads) BLAS thread(s) per rank"
                       + (getenv("OPENBLAS_THREAD_TIMEOUT").map { " (OPENBLAS_THREAD_TIMEOUT=\(String(cString: $0)))" } ?? ""))
 
-        let loop = TrainingLoop(model: model, optimizer: optimizer, communicator: communicator, sampler: sampler, train: train, test: test,
-                                schedule: schedule, totalSteps: totalSteps, options: options, reporter: reporter, world: world)
-        try loop.run()
-    }
-
-    private func makeOptimizer(model: MLP, communicator: Communicator, schedule: LearningRateSchedule,
-                               totalSteps: Int, peak: Float, stepsPerEpoch: Int) throws -> Optimizer {
-        let count = model.arena.count
-        let lion = LionHyperparameters(beta1: options.beta1, beta2: options.beta2 ?? 0.99,
-                                       weightDecay: options.weightDecay ?? options.optimizer.defaultWeightDecay)
-        let adamw = AdamWHyperparameters(beta1: options.beta1, beta2: options.beta2 ?? 0.999,
-                                         weightDecay: options.weightDecay ?? options.optimizer.defaultWeightDecay)
-        switch options.optimizer {
-        case .dlionMavo: return DistributedLion(count: count, communicator: communicator, reduction: .majorityVote, hyperparameters: lion, seed: options.seed)
-        case .dlionAvg: return DistributedLion(count: count, communicator: communicator, reduction: .average, hyperparameters: lion, seed: options.seed)
-        case .globalLion: return DataParallel(Lion(count: count, hyperparameters: lion), communicator: communicator)
-        case .globalAdamw: return DataParallel(AdamW(count: count, hyperparameters: adamw), communicator: communicator)
-        case .localAdamw:
-            let alpha = options.qsrAlpha ?? 2.19 * peak
-            let rule: SynchronizationRule = switch options.syncRule {
-            case "constant": .constant(options.hBase)
-            case "linear": .linear(base: options.hBase, alpha: alpha)
-            default: .quadratic(base: options.hBase, alpha: alpha)
-            }
-            return try LocalAdamW(count: count, communicator: communicator, rule: rule, schedule: schedule, totalSteps: totalSteps,
-                                  hyperparameters: adamw, averageMoments: options.averageMoments)
-        case .terngrad:
-            let tensors = model.arena.slots.map { $0.offset ..< $0.offset + $0.count }
-            return CompressedGradientAdamW(count: count, communicator: communicator,
-                                           compressor: TernGrad(tensors: tensors, seed: options.seed, rank: world.rank), hyperparameters: adamw)
-        case .dgc:
-            let compressor = try DGC(count: count, ratio: options.topkRatio, warmupSteps: options.dgcWarmupSteps ?? stepsPerEpoch)
-            return CompressedGradientAdamW(count: count, communicator: communicator, compressor: compressor, hyperparameters: adamw)
-        case .lion: return Lion(count: count, hyperparameters: lion)
-        case .adamw: return AdamW(count: count, hyperparameters: adamw)
+        BLAS.timing = options.profile
+        let trainer = Trainer(model: model, optimizer: optimizer, data: batches,
+                              evaluationData: EvaluationBatches(dataset: test, batchSize: model.maxBatch), communicator: world,
+                              plan: TrainingPlan(steps: totalSteps, schedule: schedule, evaluationInterval: options.evalInterval,
+                                                 logInterval: options.logInterval))
+        if let reporter {
+            trainer.observers.append(RunObserver(reporter: reporter, profile: options.profile,
+                                                 synchronizationRule: (optimizer as? LocalAdamW)?.rule))
         }
+        try trainer.run()
     }
 
     private func loadData() throws -> (Dataset, Dataset) {
@@ -98,10 +72,44 @@ final class TrainingRun {
         }
         return (try FashionMNIST.load(.train, directory: options.dataDir), try FashionMNIST.load(.test, directory: options.dataDir))
     }
+}
 
-    /// Ranks sharing this node: Open MPI's `OMPI_COMM_WORLD_LOCAL_SIZE`, else 1.
-    private func ranksOnThisNode() -> Int {
-        guard let value = getenv("OMPI_COMM_WORLD_LOCAL_SIZE") else { return 1 }
-        return Int(String(cString: value)) ?? 1
+/// Builds the optimizer the flags ask for.
+struct OptimizerFactory {
+    let options: TrainCommand
+    let rank: Int
+
+    func make(count: Int, slots: [TensorSlot], communicator: Communicator, schedule: LearningRateSchedule,
+              totalSteps: Int, peak: Float, stepsPerEpoch: Int) throws -> any Optimizer {
+        let lion = LionHyperparameters(beta1: options.beta1, beta2: options.beta2 ?? 0.99,
+                                       weightDecay: options.weightDecay ?? options.optimizer.defaultWeightDecay)
+        let adamw = AdamWHyperparameters(beta1: options.beta1, beta2: options.beta2 ?? 0.999,
+                                         weightDecay: options.weightDecay ?? options.optimizer.defaultWeightDecay)
+        switch options.optimizer {
+        case .dlionMavo:
+            return try DistributedLion(count: count, communicator: communicator, reduction: .majorityVote, hyperparameters: lion, seed: options.seed)
+        case .dlionAvg:
+            return try DistributedLion(count: count, communicator: communicator, reduction: .average, hyperparameters: lion, seed: options.seed)
+        case .globalLion: return DataParallel(try Lion(count: count, hyperparameters: lion), communicator: communicator)
+        case .globalAdamw: return DataParallel(try AdamW(count: count, hyperparameters: adamw), communicator: communicator)
+        case .localAdamw:
+            let alpha = options.qsrAlpha ?? 2.19 * peak
+            let rule: SynchronizationRule = switch options.syncRule {
+            case .constant: .constant(options.hBase)
+            case .linear: .linear(base: options.hBase, alpha: alpha)
+            case .qsr: .quadratic(base: options.hBase, alpha: alpha)
+            }
+            return try LocalAdamW(count: count, communicator: communicator, rule: rule, schedule: schedule, totalSteps: totalSteps,
+                                  hyperparameters: adamw, averageMoments: options.averageMoments)
+        case .terngrad:
+            let tensors = slots.map { $0.offset ..< $0.offset + $0.count }
+            return try CompressedGradientAdamW(count: count, communicator: communicator,
+                                               compressor: TernGrad(tensors: tensors, seed: options.seed, rank: rank), hyperparameters: adamw)
+        case .dgc:
+            let compressor = try DGC(count: count, ratio: options.topkRatio, warmupSteps: options.dgcWarmupSteps ?? stepsPerEpoch)
+            return try CompressedGradientAdamW(count: count, communicator: communicator, compressor: compressor, hyperparameters: adamw)
+        case .lion: return try Lion(count: count, hyperparameters: lion)
+        case .adamw: return try AdamW(count: count, hyperparameters: adamw)
+        }
     }
 }

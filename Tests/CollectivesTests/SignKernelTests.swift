@@ -53,32 +53,6 @@ let floatArrays = zip(Gen.int(in: 0...(3 * awkwardFloats.count - 1)), Gen<Float>
         }
     }
 
-    @Test(arguments: [0, 1, 2])
-    func fusedLionDirectionMatchesScalarAndWritesTheNewMomentum(destination: Int) async {
-        // The new momentum goes over the momentum (0), over the gradient (1) or elsewhere (2).
-        let vectors = Gen<Float>.float(in: -1...1).array(of: 0...200)
-        await propertyCheck(input: vectors, vectors) { momentumValues, gradientValues in
-            let count = min(momentumValues.count, gradientValues.count)
-            var momentum = Array(momentumValues.prefix(count))
-            var gradient = Array(gradientValues.prefix(count))
-            var separate = [Float](repeating: .nan, count: count)
-            let (beta1, beta2): (Float, Float) = (0.9, 0.99)
-            let direction = zip(momentum, gradient).map { beta1 * $0 + (1 - beta1) * $1 }
-            let updated = zip(momentum, gradient).map { beta2 * $0 + (1 - beta2) * $1 }
-            let packed = momentum.withUnsafeMutableBufferPointer { m in
-                gradient.withUnsafeMutableBufferPointer { g in
-                    separate.withUnsafeMutableBufferPointer { s in
-                        PackedSigns(.lionMomentum(momentum: UnsafeBufferPointer(m), gradient: UnsafeBufferPointer(g),
-                                                  nextMomentum: [m, g, s][destination], beta1: beta1, beta2: beta2),
-                                    zeroPolicy: .positive)
-                    }
-                }
-            }
-            #expect(packed == PackedSigns(signsOf: direction, zeroPolicy: .positive))
-            #expect([momentum, gradient, separate][destination] == updated)
-        }
-    }
-
     @Test func packReportsNonFiniteValuesWhenAskedAnywhereInTheVector() async {
         // Lengths cross whole words and the zero-padded tail; the bad value lands anywhere.
         await propertyCheck(input: Gen.int(in: 1...300), Gen.int(in: 0...299), Gen.int(in: 0...2)) { length, position, kind in
@@ -88,9 +62,9 @@ let floatArrays = zip(Gen.int(in: 0...(3 * awkwardFloats.count - 1)), Gen<Float>
                 var output = [UInt64](repeating: 0, count: words)
                 return values.withUnsafeBufferPointer { v in
                     output.withUnsafeMutableBufferPointer { o in
-                        (SignKernels.pack(.values(v), coordinates: 0..<length, into: o.baseAddress!, policy: .positive,
+                        (SignKernels.pack(FloatSource(v), coordinates: 0..<length, into: o.baseAddress!, policy: .positive,
                                           randomKey: 0, checksFinite: true),
-                         SignKernels.pack(.values(v), coordinates: 0..<length, into: o.baseAddress!, policy: .positive,
+                         SignKernels.pack(FloatSource(v), coordinates: 0..<length, into: o.baseAddress!, policy: .positive,
                                           randomKey: 0))
                     }
                 }
@@ -116,26 +90,10 @@ let floatArrays = zip(Gen.int(in: 0...(3 * awkwardFloats.count - 1)), Gen<Float>
             planeWords.withUnsafeBufferPointer { planeBuffer in
                 output.withUnsafeMutableBufferPointer { out in
                     SignKernels.unpack(wordCount: words, firstCoordinate: 0, decoding: .count(planes: planes, ranks: ranks),
-                                       into: .values(out), ContiguousPlanes(base: planeBuffer.baseAddress!, stride: words))
+                                       into: FloatSink(out), ContiguousPlanes(base: planeBuffer.baseAddress!, stride: words))
                 }
             }
             #expect(output == counts.map { Float(2 * $0 - ranks) / Float(ranks) })
         }
-    }
-
-    @Test func lionUpdateSinkAppliesDecoupledWeightDecay() {
-        let signs = PackedSigns(signsOf: [1, -1, 2, -3, 0.5])
-        var parameters: [Float] = [1, 2, 3, 4, 5]
-        let (lr, wd): (Float, Float) = (0.1, 0.5)
-        signs.words.withUnsafeBufferPointer { words in
-            parameters.withUnsafeMutableBufferPointer { x in
-                SignKernels.unpack(wordCount: 1, firstCoordinate: 0, decoding: .sign,
-                                   into: .lionUpdate(parameters: x, learningRate: lr, weightDecay: wd),
-                                   ContiguousPlanes(base: words.baseAddress!, stride: 1))
-            }
-        }
-        // x − η(Δ + λx) by hand: 1 − 0.1(1 + 0.5) = 0.85, 2 − 0.1(−1 + 1) = 2, …
-        let expected: [Float] = [0.85, 2.0, 2.75, 3.9, 4.65]
-        #expect(zip(parameters, expected).allSatisfy { abs($0 - $1) < 1e-6 })
     }
 }

@@ -182,9 +182,9 @@ struct SignAllreduceChecks {
                     try parameters.withUnsafeMutableBufferPointer { x in
                         let next = switch destination { case .inPlace: m; case .overGradient: g; case .separate: s }
                         return try collective.allreduce(
-                            .lionMomentum(momentum: UnsafeBufferPointer(m), gradient: UnsafeBufferPointer(g), nextMomentum: next,
+                            LionDirection(momentum: UnsafeBufferPointer(m), gradient: UnsafeBufferPointer(g), nextMomentum: next,
                                           beta1: beta1, beta2: beta2),
-                            into: .lionUpdate(parameters: x, learningRate: lr, weightDecay: wd), nonFinite: nonFinite)
+                            into: LionUpdate(parameters: x, learningRate: lr, weightDecay: wd), nonFinite: nonFinite)
                     }
                 }
             }
@@ -224,7 +224,7 @@ struct SignAllreduceChecks {
                 let input = [Float](repeating: 1, count: 100)
                 var output = [Float](repeating: 0, count: 100)
                 try input.withUnsafeBufferPointer { i in
-                    try output.withUnsafeMutableBufferPointer { _ = try collective.allreduce(.values(i), into: .values($0), nonFinite: policy) }
+                    try output.withUnsafeMutableBufferPointer { _ = try collective.allreduce(FloatSource(i), into: FloatSink($0), nonFinite: policy) }
                 }
             }
         }
@@ -239,9 +239,9 @@ struct SignAllreduceChecks {
                 try parameters.withUnsafeMutableBufferPointer { x in
                     let gradient = UnsafeBufferPointer(rebasing: all[100..<200])
                     let next = UnsafeMutableBufferPointer(rebasing: all[(world.rank == last ? 150 : 200)..<(world.rank == last ? 250 : 300)])
-                    try collective.allreduce(.lionMomentum(momentum: UnsafeBufferPointer(rebasing: all[0..<100]), gradient: gradient,
+                    try collective.allreduce(LionDirection(momentum: UnsafeBufferPointer(rebasing: all[0..<100]), gradient: gradient,
                                                            nextMomentum: next, beta1: 0.9, beta2: 0.99),
-                                             into: .lionUpdate(parameters: x, learningRate: 0.1, weightDecay: 0))
+                                             into: LionUpdate(parameters: x, learningRate: 0.1, weightDecay: 0))
                 }
             }
         }

@@ -18,51 +18,68 @@ struct TrainingChecks {
         checkDistributedLionArenaStepSkipsNonFinite()
     }
 
-    func makeOptimizer(_ name: String, count: Int, communicator: Communicator) -> Optimizer {
+    func makeOptimizer(_ name: String, count: Int, communicator: Communicator) throws -> any DistributedOptimizer {
         switch name {
-        case "dlion-mavo": return DistributedLion(count: count, communicator: communicator, reduction: .majorityVote, seed: 1)
-        case "dlion-avg": return DistributedLion(count: count, communicator: communicator, reduction: .average, seed: 1)
-        case "global-lion": return DataParallel(Lion(count: count), communicator: communicator)
+        case "dlion-mavo": return try DistributedLion(count: count, communicator: communicator, reduction: .majorityVote, seed: 1)
+        case "dlion-avg": return try DistributedLion(count: count, communicator: communicator, reduction: .average, seed: 1)
+        case "global-lion": return DataParallel(try Lion(count: count), communicator: communicator)
         case "terngrad":
-            return CompressedGradientAdamW(count: count, communicator: communicator,
-                                           compressor: TernGrad(tensors: [0..<count / 3, count / 3..<count], seed: 4, rank: world.rank))
+            return try CompressedGradientAdamW(count: count, communicator: communicator,
+                                               compressor: TernGrad(tensors: [0..<count / 3, count / 3..<count], seed: 4, rank: world.rank))
         case "dgc":
-            return CompressedGradientAdamW(count: count, communicator: communicator,
-                                           compressor: try! DGC(count: count, ratio: 0.05, warmupSteps: 10))
-        default: return DataParallel(AdamW(count: count), communicator: communicator)
+            return try CompressedGradientAdamW(count: count, communicator: communicator,
+                                               compressor: try DGC(count: count, ratio: 0.05, warmupSteps: 10))
+        default: return DataParallel(try AdamW(count: count), communicator: communicator)
         }
     }
 
-    /// A small MLP trained on each rank's own synthetic rows, stepping on the model's arena as
-    /// dlion-train does: parameters must match on every rank after every step, and the loss
-    /// must fall.
+    /// After every step (the trainer reports each one), whether this rank's parameters are
+    /// those of every other rank.
+    final class ReplicaWatch: TrainingObserver {
+        let arena: ParameterArena
+        let world: Communicator
+        var identical = true
+        var steps = 0
+        var failure: Error?
+
+        init(arena: ParameterArena, world: Communicator) {
+            self.arena = arena
+            self.world = world
+        }
+
+        func observe(_ event: TrainingEvent) {
+            guard case .step = event else { return }
+            steps += 1
+            do {
+                let parameters = Array(arena.parameters)
+                let highest = try world.allreduce(parameters, operation: .max)
+                let lowest = try world.allreduce(parameters, operation: .min)
+                identical = identical && highest == parameters && lowest == parameters
+            } catch {
+                failure = error
+            }
+        }
+    }
+
+    /// A small MLP trained by the library's ``Trainer`` on each rank's own shard of synthetic
+    /// rows: parameters must match on every rank after every step, and the loss must fall.
     func checkReplicasStayIdentical(optimizerName: String) {
         let call = "training \(optimizerName) replicas"
         harness.run(call) {
             let data = Dataset.synthetic(count: 512, featureCount: 20, classes: 4, seed: 3)
             let model = try MLP(widths: [20, 33, 4], maxBatch: 16, seed: 5)
-            let optimizer = makeOptimizer(optimizerName, count: model.arena.count, communicator: try world.duplicate())
-            let sampler = try ShardedSampler(count: data.count, ranks: world.size, rank: world.rank, batchSize: 8, seed: 9)
-            var features = [Float](repeating: 0, count: 8 * 20)
-            var labels = [Int32](repeating: 0, count: 8)
-            let before = try Evaluation.run(model: model, dataset: data, communicator: world)
-            var identical = true
-            for step in 0..<30 {
-                let permutation = sampler.permutation(epoch: step / sampler.stepsPerEpoch)
-                let rows = sampler.rows(epoch: 0, step: step % sampler.stepsPerEpoch, permutation: permutation)
-                features.withUnsafeMutableBufferPointer { f in
-                    labels.withUnsafeMutableBufferPointer { l in data.gather(rows: rows, features: f.baseAddress!, labels: l.baseAddress!) }
-                }
-                model.forward(inputs: features, labels: labels, batch: 8)
-                model.backward(batch: 8)
-                _ = try optimizer.step(model.arena, learningRate: 0.01)
-                let parameters = Array(model.arena.parameters)
-                let highest = try world.allreduce(parameters, operation: .max)
-                let lowest = try world.allreduce(parameters, operation: .min)
-                identical = identical && highest == parameters && lowest == parameters
-            }
-            harness.expect(identical, call, "parameters differ across ranks")
-            let after = try Evaluation.run(model: model, dataset: data, communicator: world)
+            let optimizer = try makeOptimizer(optimizerName, count: model.arena.count, communicator: try world.duplicate())
+            let evaluation = EvaluationBatches(dataset: data, batchSize: model.maxBatch)
+            let before = try Evaluation.run(model: model, data: evaluation, communicator: world)
+            let trainer = Trainer(model: model, optimizer: optimizer,
+                                  data: try ShardedBatches(dataset: data, rank: world.rank, ranks: world.size, batchSize: 8, seed: 9),
+                                  evaluationData: evaluation, communicator: world,
+                                  plan: TrainingPlan(steps: 30, schedule: .constant(0.01), logInterval: 1))
+            let watch = ReplicaWatch(arena: model.arena, world: world)
+            trainer.observers.append(watch)
+            let after = try trainer.run().evaluation
+            if let failure = watch.failure { throw failure }
+            harness.expect(watch.identical && watch.steps == 30, call, "parameters differ across ranks (\(watch.steps) steps seen)")
             harness.expect(after.loss < before.loss, "\(call) loss falls", "\(before.loss) → \(after.loss)")
         }
     }
@@ -79,11 +96,7 @@ struct TrainingChecks {
             var matchedAfterEverySync = true
             for step in 0..<40 {
                 var gradients = (0..<count).map { Float(($0 * 7 + world.rank * 13 + step) % 11) - 5 }
-                _ = try parameters.withUnsafeMutableBufferPointer { x in
-                    try gradients.withUnsafeMutableBufferPointer { g in
-                        try optimizer.step(parameters: x, gradients: g, learningRate: schedule.rate(at: step))
-                    }
-                }
+                _ = try optimizer.step(parameters: &parameters, gradients: &gradients, learningRate: schedule.rate(at: step))
                 if optimizer.synchronizations.last?.step == step + 1 {
                     let highest = try world.allreduce(parameters, operation: .max)
                     let lowest = try world.allreduce(parameters, operation: .min)
@@ -121,13 +134,11 @@ struct TrainingChecks {
         for name in ["dlion-mavo", "global-lion", "global-adamw", "terngrad", "dgc"] {
             harness.run("training \(name) NaN skips everywhere") {
                 let count = 1000
-                let optimizer = makeOptimizer(name, count: count, communicator: try world.duplicate())
+                let optimizer = try makeOptimizer(name, count: count, communicator: try world.duplicate())
                 var parameters = [Float](repeating: 1, count: count)
                 var gradients = [Float](repeating: 0.5, count: count)
                 if world.rank == world.size - 1 { gradients[777] = .nan }
-                let applied = try parameters.withUnsafeMutableBufferPointer { x in
-                    try gradients.withUnsafeMutableBufferPointer { g in try optimizer.step(parameters: x, gradients: g, learningRate: 0.1) }
-                }
+                let applied = try optimizer.step(parameters: &parameters, gradients: &gradients, learningRate: 0.1)
                 harness.expect(!applied && parameters == [Float](repeating: 1, count: count), "training \(name) NaN skips everywhere")
             }
         }
@@ -139,25 +150,25 @@ struct TrainingChecks {
     func checkDistributedLionArenaStepMatchesFlatStep() {
         harness.run("dlion arena step matches flat step") {
             let count = 64 * world.size * 5 + 37
-            let arena = try ParameterArena(tensors: [("weight", [count - 37]), ("bias", [37])], stateCopies: 1)
-            let viaArena = DistributedLion(count: count, communicator: try world.duplicate(), seed: 1)
-            let flat = DistributedLion(count: count, communicator: try world.duplicate(), seed: 1)
+            let arena = try ParameterArena(tensors: [("weight", [count - 37]), ("bias", [37])])
+            let viaArena = try DistributedLion(count: count, communicator: try world.duplicate(), seed: 1)
+            let flat = try DistributedLion(count: count, communicator: try world.duplicate(), seed: 1)
             var parameters = [Float](repeating: 0, count: count)
             for index in 0..<count { arena.parameters[index] = Float(index % 13) / 13 - 0.5 }
             _ = parameters.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: arena.parameters) }
             var identical = true
             for step in 0..<6 {
                 var gradients = (0..<count).map { Float(($0 * 7 + world.rank * 5 + step * 3) % 17) / 17 - 0.45 }
-                _ = gradients.withUnsafeBufferPointer { arena.gradients.update(fromContentsOf: $0) }
-                let (oldMomentum, oldGradients) = (viaArena.momentum.baseAddress, arena.gradients.baseAddress)
+                _ = arena.withGradients { $0.update(fromContentsOf: gradients) }
+                let (oldMomentum, oldGradients) = (viaArena.momentum.withUnsafeBufferPointer(\.baseAddress),
+                                                   arena.withGradients { UnsafePointer($0.baseAddress) })
                 let appliedViaArena = try viaArena.step(arena, learningRate: 0.01)
                 // The storages traded places: no copy was made.
-                identical = identical && arena.gradients.baseAddress == oldMomentum && viaArena.momentum.baseAddress == oldGradients
-                let appliedFlat = try parameters.withUnsafeMutableBufferPointer { x in
-                    try gradients.withUnsafeMutableBufferPointer { g in try flat.step(parameters: x, gradients: g, learningRate: 0.01) }
-                }
+                identical = identical && arena.withGradients { UnsafePointer($0.baseAddress) } == oldMomentum
+                    && viaArena.momentum.withUnsafeBufferPointer(\.baseAddress) == oldGradients
+                let appliedFlat = try flat.step(parameters: &parameters, gradients: &gradients, learningRate: 0.01)
                 identical = identical && appliedViaArena && appliedFlat && Array(arena.parameters) == parameters
-                    && Array(viaArena.momentum) == Array(flat.momentum)
+                    && viaArena.momentum.values == flat.momentum.values
             }
             harness.expect(identical, "dlion arena step matches flat step", size: count)
         }
@@ -170,17 +181,20 @@ struct TrainingChecks {
             let call = "dlion arena step skips \(bad) everywhere"
             harness.run(call) {
                 let count = 3000
-                let arena = try ParameterArena(tensors: [("weight", [count])], stateCopies: 1)
-                let optimizer = DistributedLion(count: count, communicator: try world.duplicate(), seed: 1)
+                let arena = try ParameterArena(tensors: [("weight", [count])])
+                let optimizer = try DistributedLion(count: count, communicator: try world.duplicate(), seed: 1)
                 arena.parameters.update(repeating: 1)
-                arena.gradients.update(repeating: 0.5)
+                arena.withGradients { $0.update(repeating: 0.5) }
                 _ = try optimizer.step(arena, learningRate: 0.1)  // a momentum that is not zero
-                let (parameters, momentum, storage) = (Array(arena.parameters), Array(optimizer.momentum), arena.gradients.baseAddress)
-                arena.gradients.update(repeating: -0.5)
-                if world.rank == world.size - 1 { arena.gradients[2999] = bad }
+                let storage = arena.withGradients { $0.baseAddress }
+                let (parameters, momentum) = (Array(arena.parameters), optimizer.momentum.values)
+                arena.withGradients { gradients in
+                    gradients.update(repeating: -0.5)
+                    if world.rank == world.size - 1 { gradients[2999] = bad }
+                }
                 let applied = try optimizer.step(arena, learningRate: 0.1)
-                harness.expect(!applied && Array(arena.parameters) == parameters && Array(optimizer.momentum) == momentum
-                               && arena.gradients.baseAddress == storage, call)
+                harness.expect(!applied && Array(arena.parameters) == parameters && optimizer.momentum.values == momentum
+                               && arena.withGradients { $0.baseAddress } == storage, call)
             }
         }
     }

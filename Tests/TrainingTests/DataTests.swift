@@ -54,7 +54,7 @@ import Testing
         var seen = Set<Int>()
         for sampler in samplers {
             #expect(sampler.permutation(epoch: 2) == permutation)
-            for step in 0..<sampler.stepsPerEpoch { seen.formUnion(sampler.rows(epoch: 2, step: step, permutation: permutation)) }
+            for step in 0..<sampler.stepsPerEpoch { seen.formUnion(sampler.rows(step: step, permutation: permutation)) }
         }
         #expect(seen.count == ranks * 4 * 8)
     }

@@ -104,7 +104,7 @@ import Testing
         func loss() -> Double { model.forward(inputs: inputs, labels: labels, batch: 4).lossSum / 4 }
         _ = loss()
         model.backward(batch: 4)
-        let analytic = Array(model.arena.gradients)
+        let analytic = model.arena.withGradients { Array($0) }
         let parameters = model.arena.parameters.baseAddress!
         for index in stride(from: 0, to: model.arena.count, by: 3) {
             let numeric = Self.numericGradient(parameters, index, step: 1e-2, loss)

@@ -4,28 +4,24 @@ import Testing
 /// Optimizers against steps computed by hand.
 @Suite struct OptimizerTests {
     @Test func lionStepByHand() throws {
-        let lion = Lion(count: 3, hyperparameters: LionHyperparameters(beta1: 0.9, beta2: 0.99, weightDecay: 0.1))
-        lion.momentum[0] = 1; lion.momentum[1] = -1; lion.momentum[2] = 0
+        let lion = try Lion(count: 3, hyperparameters: LionHyperparameters(beta1: 0.9, beta2: 0.99, weightDecay: 0.1))
+        try lion.momentum.restore(from: [1, -1, 0])
         var parameters: [Float] = [1, 1, 1]
         var gradients: [Float] = [-20, 5, 0]
-        let applied = try parameters.withUnsafeMutableBufferPointer { x in
-            try gradients.withUnsafeMutableBufferPointer { g in try lion.step(parameters: x, gradients: g, learningRate: 0.5) }
-        }
+        let applied = try lion.step(parameters: &parameters, gradients: &gradients, learningRate: 0.5)
         #expect(applied)
         // c = 0.9·m + 0.1·g = [−1.1, −0.4, 0] → sign [−1, −1, 0]; x = x·(1 − 0.5·0.1) − 0.5·sign.
         #expect(parameters == [1.45, 1.45, 0.95])
         // m = 0.99·m + 0.01·g = [0.79, −0.94, 0].
-        #expect(zip(Array(lion.momentum), [Float(0.79), -0.94, 0]).allSatisfy { abs($0 - $1) < 1e-6 })
+        #expect(zip(lion.momentum.values, [Float(0.79), -0.94, 0]).allSatisfy { abs($0 - $1) < 1e-6 })
     }
 
     @Test func adamWTwoStepsByHand() throws {
-        let adam = AdamW(count: 1, hyperparameters: AdamWHyperparameters(beta1: 0.9, beta2: 0.999, epsilon: 0, weightDecay: 0.5))
+        let adam = try AdamW(count: 1, hyperparameters: AdamWHyperparameters(beta1: 0.9, beta2: 0.999, epsilon: 0, weightDecay: 0.5))
         var parameters: [Float] = [2]
         for gradient: Float in [4, -2] {
             var gradients = [gradient]
-            _ = try parameters.withUnsafeMutableBufferPointer { x in
-                try gradients.withUnsafeMutableBufferPointer { g in try adam.step(parameters: x, gradients: g, learningRate: 0.1) }
-            }
+            _ = try adam.step(parameters: &parameters, gradients: &gradients, learningRate: 0.1)
         }
         // Step 1: m = 0.4, v = 0.016, m̂ = 4, v̂ = 16 → update 1; x = 2·(1 − 0.05) − 0.1 = 1.8.
         // Step 2: m = 0.36 − 0.2 = 0.16, v = 0.015984 + 0.004 = 0.019984;
@@ -35,15 +31,31 @@ import Testing
     }
 
     @Test func nonFiniteGradientsSkipTheStep() throws {
-        for optimizer: Optimizer in [Lion(count: 2), AdamW(count: 2)] {
+        for optimizer: any Optimizer in [try Lion(count: 2), try AdamW(count: 2)] {
             var parameters: [Float] = [1, 2]
             var gradients: [Float] = [.nan, 1]
-            let applied = try parameters.withUnsafeMutableBufferPointer { x in
-                try gradients.withUnsafeMutableBufferPointer { g in try optimizer.step(parameters: x, gradients: g, learningRate: 0.1) }
-            }
+            let applied = try optimizer.step(parameters: &parameters, gradients: &gradients, learningRate: 0.1)
             #expect(!applied)
             #expect(parameters == [1, 2])
         }
+    }
+
+    @Test func stateIsEnumerableAndRestorable() throws {
+        let adam = try AdamW(count: 3)
+        var parameters: [Float] = [1, 2, 3], gradients: [Float] = [1, -1, 0.5]
+        _ = try adam.step(parameters: &parameters, gradients: &gradients, learningRate: 0.1)
+        let state = adam.state
+        #expect(state.buffers.map(\.name) == ["first_moment", "second_moment"])
+        #expect(state.scalars == ["steps": 1])
+        #expect(state.bytes == 2 * 3 * 4)
+        #expect(abs(state.buffers[0][0] - 0.1) < 1e-7)
+        #expect(throws: TrainingError.self) { try state.buffers[0].restore(from: [1, 2]) }
+        try state.buffers[0].restore(from: [4, 5, 6])
+        #expect(adam.firstMoment.values == [4, 5, 6])
+    }
+
+    @Test func stateTooLargeForMemoryIsAnError() {
+        #expect(throws: TrainingError.self) { try AdamW(count: Int.max / 4) }
     }
 
     @Test func finiteCheck() {

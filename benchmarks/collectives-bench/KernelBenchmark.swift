@@ -19,7 +19,7 @@ struct KernelBenchmark {
             var signs = PackedSigns(count: count)
             var sink: Float = 0
             let read = try rate(count) { sink += input.withUnsafeBufferPointer(plainRead) }
-            let pack = try rate(count) { input.withUnsafeBufferPointer { signs.pack(.values($0)) } }
+            let pack = try rate(count) { input.withUnsafeBufferPointer { signs.pack(FloatSource($0)) } }
             let unpack = try rate(count) { output.withUnsafeMutableBufferPointer { signs.unpack(into: $0) } }
             print("\(count)".padded(10) + rounded(read, decimals: 3).padded(10)
                   + "\(rounded(pack, decimals: 3)) (\(rounded(pack / read, decimals: 3)))".padded(18)

@@ -59,7 +59,7 @@ final class PreparedOperation {
                 try output.withUnsafeMutableBufferPointer { try signs!.allreduce(signsOf: send, into: $0) }
             }
         case .naive:
-            let mine = input.withUnsafeBufferPointer { PackedSigns(.values($0)) }
+            let mine = input.withUnsafeBufferPointer { PackedSigns(FloatSource($0)) }
             let everyone = try communicator.allgather(mine)
             let voted = PackedSigns.majority(of: everyone)
             output.withUnsafeMutableBufferPointer { voted.unpack(into: $0) }

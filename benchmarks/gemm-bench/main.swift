@@ -9,9 +9,6 @@ import ArgumentParser
 import BenchmarkSupport
 import Collectives
 import Training
-#if canImport(Glibc)
-import Glibc
-#endif
 
 struct GemmBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gemm-bench",
@@ -32,17 +29,15 @@ struct GemmBench: ParsableCommand {
     func run() throws {
         try MPI.start()
         let world = try MPI.world()
-        let cores = threads ?? BLAS.threadsPerRank(cores: sysconfCores(), ranksOnNode: world.size)
-        BLAS.setThreads(cores)
-        Parallel.threads = cores
+        let cores = try Threads.shareNode(with: world, perRank: threads)
         let widths = [784] + hidden.split(separator: ",").compactMap { Int($0) } + [10]
         let model = try MLP(widths: widths, maxBatch: batchSize, seed: 1)
         let data = Dataset.synthetic(count: batchSize, seed: 2)
-        let optimizers: [Optimizer] = [DistributedLion(count: model.arena.count, communicator: world),
-                                       Lion(count: model.arena.count), AdamW(count: model.arena.count)]
+        let optimizers: [any Optimizer] = [try DistributedLion(count: model.arena.count, communicator: world),
+                                           try Lion(count: model.arena.count), try AdamW(count: model.arena.count)]
         // Distributed Lion on flat buffers, which cannot take the gradient storage: 24 bytes
         // per parameter instead of the arena step's 20.
-        let flatLion = DistributedLion(count: model.arena.count, communicator: world)
+        let flatLion = try DistributedLion(count: model.arena.count, communicator: world)
         let flatName = "full step, \(flatLion.name) flat"
         let shapes = GemmShapes(widths: widths, batch: batchSize)
 
@@ -72,7 +67,7 @@ struct GemmBench: ParsableCommand {
             try timed(flatName) {
                 model.forward(inputs: data.features, labels: data.labels, batch: batchSize)
                 model.backward(batch: batchSize)
-                _ = try flatLion.step(parameters: model.arena.parameters, gradients: model.arena.gradients, learningRate: 1e-6)
+                _ = try model.arena.withGradients { try flatLion.step(parameters: model.arena.parameters, gradients: $0, learningRate: 1e-6) }
             }
         }
         let ceiling = median(times["GEMMs only"]!)
@@ -125,8 +120,6 @@ struct GemmShapes {
         }
     }
 }
-
-func sysconfCores() -> Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
 BLAS.restartWithSleepingIdleThreads()
 GemmBench.main()

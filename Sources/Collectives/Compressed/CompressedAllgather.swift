@@ -8,9 +8,9 @@ extension Communicator {
     public func allgather(_ codes: PackedCodes) throws -> [PackedCodes] {
         let call = "allgather(PackedCodes)"
         try MPI.requireRunning(call)
-        try agree(call, localProblem: nil, values: [AgreedValue(name: "code count", value: codes.count),
-                                                    AgreedValue(name: "bits per code", value: codes.bitsPerCode)])
-        let gathered = try withoutVerification { try $0.allgather(codes.words) }
+        try agree(call, Agreement(problem: nil, values: [AgreedValue(name: "code count", value: codes.count),
+                                                         AgreedValue(name: "bits per code", value: codes.bitsPerCode)]))
+        let gathered = try allgather(codes.words, agreeing: nil)
         let stride = codes.words.count
         return (0..<size).map { rank in
             PackedCodes(count: codes.count, bitsPerCode: codes.bitsPerCode, words: gathered[rank * stride ..< (rank + 1) * stride])
@@ -24,8 +24,8 @@ extension Communicator {
     public func allgather(_ signs: PackedSigns) throws -> [PackedSigns] {
         let call = "allgather(PackedSigns)"
         try MPI.requireRunning(call)
-        try agree(call, localProblem: nil, values: [AgreedValue(name: "coordinate count", value: signs.count)])
-        let gathered = try withoutVerification { try $0.allgather(signs.words) }
+        try agree(call, Agreement(problem: nil, values: [AgreedValue(name: "coordinate count", value: signs.count)]))
+        let gathered = try allgather(signs.words, agreeing: nil)
         let stride = signs.words.count
         return (0..<size).map { rank in
             var received = PackedSigns(count: signs.count)
@@ -44,12 +44,10 @@ extension Communicator {
         let call = "allgather(SparseVector)"
         try MPI.requireRunning(call)
         let outOfRange = sparse.indices.first { Int($0) >= sparse.length }
-        try agree(call, localProblem: outOfRange.map { "index \($0) is outside the vector's length \(sparse.length)" },
-                  values: [AgreedValue(name: "dense length", value: sparse.length)])
+        try agree(call, Agreement(problem: outOfRange.map { "index \($0) is outside the vector's length \(sparse.length)" },
+                                  values: [AgreedValue(name: "dense length", value: sparse.length)]))
         let pairs = zip(sparse.indices, sparse.values).map { UInt64($0) << 32 | UInt64($1.bitPattern) }
-        let (gathered, counts) = try withoutVerification { comm in
-            try pairs.withUnsafeBufferPointer { try comm.allgatherv($0) }
-        }
+        let (gathered, counts) = try pairs.withUnsafeBufferPointer { try allgatherv($0, agreeing: nil) }
         var start = 0
         return counts.map { count in
             let slice = gathered[start ..< start + count]
@@ -58,13 +56,5 @@ extension Communicator {
                                 indices: slice.map { UInt32(truncatingIfNeeded: $0 >> 32) },
                                 values: slice.map { Float(bitPattern: UInt32(truncatingIfNeeded: $0)) })
         }
-    }
-
-    /// Runs `body` with argument agreement off: for calls whose arguments were agreed already.
-    func withoutVerification<R>(_ body: (Communicator) throws -> R) rethrows -> R {
-        let saved = verifiesArguments
-        verifiesArguments = false
-        defer { verifiesArguments = saved }
-        return try body(self)
     }
 }

@@ -1,13 +1,5 @@
 import CMPI
 
-/// A quantity every rank must pass identically to a collective, named for error messages.
-struct AgreedValue {
-    /// What the value is, for example `"element count"`.
-    let name: String
-    /// This rank's value.
-    let value: Int
-}
-
 extension Communicator {
     /// Makes every rank throw when any rank's arguments to `call` are bad.
     ///
@@ -16,7 +8,10 @@ extension Communicator {
     /// over `Int64`) tells every rank the lowest rank with a problem (a rank with a
     /// problem of its own throws that instead) and each value's range;
     /// with it off, only this rank's own problem is thrown.
-    func agree(_ call: String, localProblem: String?, values: [AgreedValue] = []) throws {
+    ///
+    /// The corresponding MPI function is `MPI_Allreduce`.
+    func agree(_ call: String, _ agreement: Agreement) throws {
+        let (localProblem, values) = (agreement.problem, agreement.values)
         guard verifiesArguments, size > 1 else {
             if let localProblem { throw CollectiveError.invalidArgument(call: call, reason: localProblem) }
             return

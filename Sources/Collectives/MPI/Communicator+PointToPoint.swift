@@ -23,15 +23,13 @@ extension Communicator {
     ///
     /// The corresponding MPI function is `MPI_Send`.
     public func send<T: MPIScalar>(_ buffer: UnsafeBufferPointer<T>, to destination: Int, tag: Int = 0) throws {
-        let call = "send"
-        try MPI.requireRunning(call)
-        let started = MPI_Wtime()
-        if let problem = peerProblem(destination, tag: tag) ?? countProblem(buffer.count, "buffer") {
-            throw CollectiveError.invalidArgument(call: call, reason: problem)
+        try perform("send", agreeing: nil, payload: Payload(sent: buffer.count * MemoryLayout<T>.stride, received: 0)) {
+            if let problem = peerProblem(destination, tag: tag) ?? countProblem(buffer.count, "buffer") {
+                throw CollectiveError.invalidArgument(call: "send", reason: problem)
+            }
+            try check(MPI_Send(buffer.baseAddress, Int32(buffer.count), T.mpiDatatype,
+                               Int32(destination), Int32(tag), handle), "MPI_Send")
         }
-        try check(MPI_Send(buffer.baseAddress, Int32(buffer.count), T.mpiDatatype,
-                           Int32(destination), Int32(tag), handle), "MPI_Send")
-        recordTraffic(sent: buffer.count * MemoryLayout<T>.stride, received: 0, startedAt: started)
     }
 
     /// Sends `values` to rank `destination` with `tag`.
@@ -47,19 +45,18 @@ extension Communicator {
     /// The corresponding MPI functions are `MPI_Recv` and `MPI_Get_count`.
     @discardableResult
     public func receive<T: MPIScalar>(into buffer: UnsafeMutableBufferPointer<T>, from source: Int, tag: Int = 0) throws -> ReceiveStatus {
-        let call = "receive"
-        try MPI.requireRunning(call)
-        let started = MPI_Wtime()
-        if let problem = peerProblem(source, tag: tag) ?? countProblem(buffer.count, "buffer") {
-            throw CollectiveError.invalidArgument(call: call, reason: problem)
+        let stride = MemoryLayout<T>.stride
+        return try perform("receive", agreeing: nil, payload: { Payload(sent: 0, received: $0.count * stride) }) {
+            if let problem = peerProblem(source, tag: tag) ?? countProblem(buffer.count, "buffer") {
+                throw CollectiveError.invalidArgument(call: "receive", reason: problem)
+            }
+            var status = MPI_Status()
+            try check(MPI_Recv(buffer.baseAddress, Int32(buffer.count), T.mpiDatatype,
+                               Int32(source), Int32(tag), handle, &status), "MPI_Recv")
+            var count: Int32 = 0
+            try check(MPI_Get_count(&status, T.mpiDatatype, &count), "MPI_Get_count")
+            return ReceiveStatus(source: Int(status.MPI_SOURCE), tag: Int(status.MPI_TAG), count: Int(count))
         }
-        var status = MPI_Status()
-        try check(MPI_Recv(buffer.baseAddress, Int32(buffer.count), T.mpiDatatype,
-                           Int32(source), Int32(tag), handle, &status), "MPI_Recv")
-        var count: Int32 = 0
-        try check(MPI_Get_count(&status, T.mpiDatatype, &count), "MPI_Get_count")
-        recordTraffic(sent: 0, received: Int(count) * MemoryLayout<T>.stride, startedAt: started)
-        return ReceiveStatus(source: Int(status.MPI_SOURCE), tag: Int(status.MPI_TAG), count: Int(count))
     }
 
     private func peerProblem(_ peer: Int, tag: Int) -> String? {

@@ -40,7 +40,8 @@ public final class Communicator {
         try self.init(handle: handle, owns: false)
     }
 
-    init(handle: MPI_Comm, owns: Bool) throws {
+    init(handle: MPI_Comm?, owns: Bool) throws {
+        guard let handle else { throw CollectiveError.invalidArgument(call: "Communicator", reason: "MPI returned no communicator") }
         try check(MPI_Comm_set_errhandler(handle, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler")
         var rank: Int32 = 0
         var size: Int32 = 0
@@ -64,28 +65,22 @@ public final class Communicator {
     /// Clears ``traffic``.
     public func resetTraffic() { traffic = TrafficCounters() }
 
-    /// Adds one call's bytes, and the time since `startedAt` (an `MPI_Wtime` reading), to
-    /// ``traffic``; for collectives built on top of this type.
-    public func recordTraffic(sent: Int, received: Int, startedAt: Double) {
-        traffic.record(sent: sent, received: received, seconds: MPI_Wtime() - startedAt)
-    }
-
     /// Blocks until every rank has called it.
     ///
     /// The corresponding MPI function is `MPI_Barrier`.
     public func barrier() throws {
-        try MPI.requireRunning("barrier")
-        try check(MPI_Barrier(handle), "MPI_Barrier")
+        try perform("barrier", agreeing: nil, payload: nil) { try check(MPI_Barrier(handle), "MPI_Barrier") }
     }
 
     /// A new communicator with the same ranks and a separate message space; collective.
     ///
     /// The corresponding MPI function is `MPI_Comm_dup`.
     public func duplicate() throws -> Communicator {
-        try MPI.requireRunning("duplicate")
-        var newHandle: MPI_Comm? = nil
-        try check(MPI_Comm_dup(handle, &newHandle), "MPI_Comm_dup")
-        return try Communicator(handle: newHandle!, owns: true)
+        try perform("duplicate", agreeing: nil, payload: nil) {
+            var newHandle: MPI_Comm? = nil
+            try check(MPI_Comm_dup(handle, &newHandle), "MPI_Comm_dup")
+            return try Communicator(handle: newHandle, owns: true)
+        }
     }
 
     /// Splits the ranks into disjoint communicators, one per distinct `color`, ordered by
@@ -94,16 +89,29 @@ public final class Communicator {
     ///
     /// The corresponding MPI function is `MPI_Comm_split`.
     public func split(color: Int, key: Int = 0) throws -> Communicator? {
-        let call = "split"
-        try MPI.requireRunning(call)
         let problem = Int32(exactly: key) == nil || Int32(exactly: color) == nil
             ? "color \(color) and key \(key) must fit in Int32" : nil
-        try agree(call, localProblem: problem)
-        var newHandle: MPI_Comm? = nil
-        let mpiColor = color < 0 ? MPI_UNDEFINED : Int32(color)
-        try check(MPI_Comm_split(handle, mpiColor, Int32(key), &newHandle), "MPI_Comm_split")
-        guard let newHandle, newHandle != MPI_COMM_NULL else { return nil }
-        return try Communicator(handle: newHandle, owns: true)
+        return try perform("split", agreeing: Agreement(problem: problem), payload: nil) {
+            var newHandle: MPI_Comm? = nil
+            let mpiColor = color < 0 ? MPI_UNDEFINED : Int32(color)
+            try check(MPI_Comm_split(handle, mpiColor, Int32(key), &newHandle), "MPI_Comm_split")
+            guard let newHandle, newHandle != MPI_COMM_NULL else { return nil }
+            return try Communicator(handle: newHandle, owns: true)
+        }
+    }
+
+    /// The ranks that share this rank's node (its shared-memory domain), as a communicator
+    /// of their own, ordered as in this one; collective. Its ``size`` is the number of ranks
+    /// on this node, whatever launched them (`mpirun`, Slurm, a hostfile).
+    ///
+    /// The corresponding MPI function is `MPI_Comm_split_type` with `MPI_COMM_TYPE_SHARED`.
+    public func splitByNode() throws -> Communicator {
+        try perform("splitByNode", agreeing: nil, payload: nil) {
+            var newHandle: MPI_Comm? = nil
+            try check(MPI_Comm_split_type(handle, Int32(MPI_COMM_TYPE_SHARED), Int32(rank), MPI_INFO_NULL, &newHandle),
+                      "MPI_Comm_split_type")
+            return try Communicator(handle: newHandle, owns: true)
+        }
     }
 }
 

@@ -69,26 +69,22 @@ extension Communicator {
     ///
     /// The corresponding MPI function is `MPI_Ialltoall`.
     public func startAlltoall<T: MPIScalar>(_ send: MessageBuffer<T>, into receive: MessageBuffer<T>) throws -> Request {
-        let call = "startAlltoall"
-        try MPI.requireRunning(call)
-        let chunk = send.count / size
-        try agree(call, localProblem: alltoallProblem(send: send.count, receive: receive.count),
-                  values: [AgreedValue(name: "element count", value: send.count)])
-        return try issueAlltoall(send, into: receive, chunk: chunk)
+        try startAlltoall(send, into: receive, chunk: send.count / size,
+                          agreeing: Agreement(problem: alltoallProblem(send: send.count, receive: receive.count),
+                                              values: [AgreedValue(name: "element count", value: send.count)]))
     }
 
     /// `MPI_Ialltoall` of `size × chunk` elements of `send` from element `offset` into the
-    /// first `size × chunk` of `receive`, unchecked.
-    func issueAlltoall<T: MPIScalar>(_ send: MessageBuffer<T>, from offset: Int = 0, into receive: MessageBuffer<T>,
-                                     chunk: Int) throws -> Request {
-        let started = MPI_Wtime()
-        var handle: MPI_Request? = nil
-        try check(MPI_Ialltoall(send.storage.baseAddress.map { $0 + offset }, Int32(chunk), T.mpiDatatype,
-                                receive.storage.baseAddress, Int32(chunk), T.mpiDatatype, self.handle, &handle),
-                  "MPI_Ialltoall")
-        let bytes = (size - 1) * chunk * MemoryLayout<T>.stride
-        recordTraffic(sent: bytes, received: bytes, startedAt: started)
-        return Request(handle: handle, call: "alltoall", buffers: [send, receive])
+    /// first `size × chunk` of `receive`, with the agreement given (`nil`: agreed already).
+    func startAlltoall<T: MPIScalar>(_ send: MessageBuffer<T>, from offset: Int = 0, into receive: MessageBuffer<T>,
+                                     chunk: Int, agreeing agreement: Agreement?) throws -> Request {
+        try perform("startAlltoall", agreeing: agreement, payload: .symmetric((size - 1) * chunk * MemoryLayout<T>.stride)) {
+            var handle: MPI_Request? = nil
+            try check(MPI_Ialltoall(send.storage.baseAddress.map { $0 + offset }, Int32(chunk), T.mpiDatatype,
+                                    receive.storage.baseAddress, Int32(chunk), T.mpiDatatype, self.handle, &handle),
+                      "MPI_Ialltoall")
+            return Request(handle: handle, call: "alltoall", buffers: [send, receive])
+        }
     }
 
     /// Starts an allgather: every rank's `send` lands, in rank order, in `receive`, which must
@@ -96,23 +92,21 @@ extension Communicator {
     ///
     /// The corresponding MPI function is `MPI_Iallgather`.
     public func startAllgather<T: MPIScalar>(_ send: MessageBuffer<T>, into receive: MessageBuffer<T>) throws -> Request {
-        let call = "startAllgather"
-        try MPI.requireRunning(call)
-        try agree(call, localProblem: allgatherProblem(send: send.count, receive: receive.count),
-                  values: [AgreedValue(name: "element count", value: send.count)])
-        return try issueAllgather(send, into: receive, count: send.count)
+        try startAllgather(send, into: receive, count: send.count,
+                           agreeing: Agreement(problem: allgatherProblem(send: send.count, receive: receive.count),
+                                               values: [AgreedValue(name: "element count", value: send.count)]))
     }
 
     /// `MPI_Iallgather` of the first `count` elements of `send` into the first
-    /// `size × count` of `receive`, unchecked.
-    func issueAllgather<T: MPIScalar>(_ send: MessageBuffer<T>, into receive: MessageBuffer<T>, count: Int) throws -> Request {
-        let started = MPI_Wtime()
-        var handle: MPI_Request? = nil
-        try check(MPI_Iallgather(send.storage.baseAddress, Int32(count), T.mpiDatatype,
-                                 receive.storage.baseAddress, Int32(count), T.mpiDatatype, self.handle, &handle),
-                  "MPI_Iallgather")
-        let bytes = (size - 1) * count * MemoryLayout<T>.stride
-        recordTraffic(sent: bytes, received: bytes, startedAt: started)
-        return Request(handle: handle, call: "allgather", buffers: [send, receive])
+    /// `size × count` of `receive`, with the agreement given (`nil`: agreed already).
+    func startAllgather<T: MPIScalar>(_ send: MessageBuffer<T>, into receive: MessageBuffer<T>, count: Int,
+                                      agreeing agreement: Agreement?) throws -> Request {
+        try perform("startAllgather", agreeing: agreement, payload: .symmetric((size - 1) * count * MemoryLayout<T>.stride)) {
+            var handle: MPI_Request? = nil
+            try check(MPI_Iallgather(send.storage.baseAddress, Int32(count), T.mpiDatatype,
+                                     receive.storage.baseAddress, Int32(count), T.mpiDatatype, self.handle, &handle),
+                      "MPI_Iallgather")
+            return Request(handle: handle, call: "allgather", buffers: [send, receive])
+        }
     }
 }

@@ -14,26 +14,28 @@ public struct PackedSigns: Equatable, Sendable {
 
     /// Packs the signs of `source`. Exact zeros and NaNs vote as `zeroPolicy` says; the coin
     /// flips of `.random` are reproducible for `seed`.
-    public init(_ source: SignSource, zeroPolicy: ZeroSignPolicy = .random, seed: UInt64 = 0) {
+    @inlinable
+    public init<Source: SignSource>(_ source: Source, zeroPolicy: ZeroSignPolicy = .random, seed: UInt64 = 0) {
         self.init(count: source.count)
         pack(source, zeroPolicy: zeroPolicy, seed: seed)
     }
 
     /// Packs the signs of `source`, which must have `count` coordinates, into this vector's
     /// existing storage (see ``init(_:zeroPolicy:seed:)``).
-    public mutating func pack(_ source: SignSource, zeroPolicy: ZeroSignPolicy = .random, seed: UInt64 = 0) {
+    @inlinable
+    public mutating func pack<Source: SignSource>(_ source: Source, zeroPolicy: ZeroSignPolicy = .random, seed: UInt64 = 0) {
         precondition(source.count == count, "PackedSigns.pack: the source has \(source.count) coordinates, need \(count)")
         let count = self.count
         words.withUnsafeMutableBufferPointer { words in
             guard let base = words.baseAddress else { return }
-            SignKernels.pack(source, coordinates: 0..<count, into: base, policy: zeroPolicy,
+            _ = SignKernels.pack(source, coordinates: 0..<count, into: base, policy: zeroPolicy,
                              randomKey: SignBits.key(seed: seed, stream: 0))
         }
     }
 
     /// Packs the signs of `values` (see ``init(_:zeroPolicy:seed:)``).
     public init(signsOf values: [Float], zeroPolicy: ZeroSignPolicy = .random, seed: UInt64 = 0) {
-        self = values.withUnsafeBufferPointer { PackedSigns(.values($0), zeroPolicy: zeroPolicy, seed: seed) }
+        self = values.withUnsafeBufferPointer { PackedSigns(FloatSource($0), zeroPolicy: zeroPolicy, seed: seed) }
     }
 
     /// Whether coordinate `index` is +1.
@@ -50,7 +52,7 @@ public struct PackedSigns: Equatable, Sendable {
         precondition(output.count == count, "PackedSigns.unpack: output holds \(output.count) floats, need \(count)")
         words.withUnsafeBufferPointer { words in
             guard let base = words.baseAddress else { return }
-            SignKernels.unpack(wordCount: words.count, firstCoordinate: 0, decoding: .sign, into: .values(output),
+            SignKernels.unpack(wordCount: words.count, firstCoordinate: 0, decoding: .sign, into: FloatSink(output),
                                ContiguousPlanes(base: base, stride: words.count))
         }
     }
@@ -63,7 +65,7 @@ public struct PackedSigns: Equatable, Sendable {
         let planes = words + nonzero.words
         planes.withUnsafeBufferPointer { planes in
             guard let base = planes.baseAddress else { return }
-            SignKernels.unpack(wordCount: words.count, firstCoordinate: 0, decoding: .ternary, into: .values(output),
+            SignKernels.unpack(wordCount: words.count, firstCoordinate: 0, decoding: .ternary, into: FloatSink(output),
                                ContiguousPlanes(base: base, stride: words.count))
         }
     }

@@ -4,14 +4,14 @@
 /// The shape is that of a ring allreduce's reduce-scatter and allgather, never the naive
 /// allgather-everything-and-vote:
 ///
-/// 1. pack: the signs of the source go into 64-coordinate words (fused with Lion's
-///    momentum for ``SignSource/lionMomentum(momentum:gradient:nextMomentum:beta1:beta2:)``,
-///    and with the non-finite check of ``NonFiniteInput/skip``);
+/// 1. pack: the signs of a ``SignSource`` go into 64-coordinate words (fused with whatever
+///    computes the values, such as Lion's momentum, and with the non-finite check of
+///    ``NonFiniteInput/skip``);
 /// 2. alltoall: chunk j of the words goes to rank j, which owns it;
 /// 3. vote: each owner counts its chunk's +1 votes with bit-sliced counters;
 /// 4. allgather: the owners' result planes go back to every rank;
-/// 5. unpack: the result is decoded into the sink (fused with Lion's update for
-///    ``SignSink/lionUpdate(parameters:learningRate:weightDecay:)``).
+/// 5. unpack: the result is decoded into a ``SignSink`` (fused with whatever consumes it,
+///    such as Lion's update).
 ///
 /// Each rank sends about 2·(N−1)/N·d/8 bytes for majority vote, against 2·(N−1)/N·4d for an
 /// fp32 ring allreduce: 32× less, whatever N. The whole vector is packed first; then it is
@@ -22,7 +22,13 @@
 /// One instance holds the work buffers (1/32 of the vector's bytes for the packed signs, and
 /// a few segments' worth) and is reused call after call. Every rank must call with the same
 /// length, reduction, segment length and non-finite policy; by default that is checked first
-/// (``Communicator/verifiesArguments``), so a mismatch throws on every rank instead of hanging.
+/// (see ``Communicator/verifiesArguments``), so a mismatch throws on every rank instead of hanging.
+///
+/// ```swift
+/// let signs = SignAllreduce(communicator: try world.duplicate())
+/// let votes = try signs.allreduce(signsOf: gradient)      // ±1 per coordinate
+/// try signs.allreduce(FloatSource(input), into: FloatSink(output))
+/// ```
 public final class SignAllreduce {
     /// The communicator the votes travel on; its ``Communicator/traffic`` counts the bytes.
     public let communicator: Communicator
@@ -35,7 +41,9 @@ public final class SignAllreduce {
     /// Coordinates per pipelined segment.
     public let segmentLength: Int
 
-    private var calls: UInt64 = 0
+    /// Calls so far: with ``seed``, it keys each call's coin flips. Set it only to restore the
+    /// state of a saved run (every rank to the same value).
+    public var calls: UInt64 = 0
     private var workspace: SignWorkspace?
 
     /// A sign allreduce on `communicator`.
@@ -59,45 +67,32 @@ public final class SignAllreduce {
     /// must pass the same number and the same `nonFinite`.
     ///
     /// Returns `true`, or with `nonFinite: .skip`, `false` on every rank when some rank's
-    /// source held a NaN or an infinity; then no sink was written. (The new momentum of
-    /// ``SignSource/lionMomentum(momentum:gradient:nextMomentum:beta1:beta2:)`` is written by
-    /// the pack, before the verdict: keep it only when the call returns `true`.)
-    @discardableResult
-    public func allreduce(_ source: SignSource, into sink: SignSink, nonFinite: NonFiniteInput = .vote) throws -> Bool {
-        let call = "SignAllreduce.allreduce"
-        try MPI.requireRunning(call)
-        let count = source.count
-        let problem: String?
-        if let sourceProblem = source.problem {
-            problem = sourceProblem
-        } else if sink.count != count {
-            problem = "the source has \(count) coordinates but the sink has \(sink.count); they must match"
-        } else if segmentLength < 64 {
-            problem = "segmentLength \(segmentLength) is below one 64-coordinate word"
-        } else {
-            problem = nil
-        }
-        try communicator.agree(call, localProblem: problem, values: [
-            AgreedValue(name: "coordinate count", value: count),
-            AgreedValue(name: "reduction (1 vote/tie-break, 2 vote/zero ties, 3 average)", value: reduction.code),
-            AgreedValue(name: "segment length", value: segmentLength),
-            AgreedValue(name: "non-finite policy (1 vote, 2 skip)", value: nonFinite.code),
-        ])
-        calls &+= 1
-        let plan = SegmentPlan(count: count, ranks: communicator.size, segmentLength: segmentLength,
-                               resultPlanes: reduction.resultPlanes(ranks: communicator.size))
-        guard !plan.segments.isEmpty else { return true }
-        let workspace = self.workspace(for: plan)
-        let finite = pack(source, words: workspace.send.storage.baseAddress!, plan: plan, checksFinite: nonFinite == .skip)
-        if nonFinite == .skip, try !communicator.holdsOnEveryRank(finite) { return false }
-        try exchange(plan, sink: sink, workspace: workspace)
-        return true
+    /// source held a NaN or an infinity; then no sink was written. (What the source writes in
+    /// ``SignSource/finish(_:valid:)`` happens in the pack, before the verdict: keep it only
+    /// when the call returns `true`.)
+    ///
+    /// The pack and unpack are specialized for `Source` and `Sink` (this method is
+    /// `@inlinable`); the exchange itself is not generic.
+    @inlinable @discardableResult
+    public func allreduce<Source: SignSource, Sink: SignSink>(_ source: Source, into sink: Sink,
+                                                              nonFinite: NonFiniteInput = .vote) throws -> Bool {
+        let policy = zeroPolicy
+        let checksFinite = nonFinite == .skip
+        return try exchange(count: source.count, sinkCount: sink.count, sourceProblem: source.problem, nonFinite: nonFinite,
+                            pack: { coordinates, words, key in
+                                SignKernels.pack(source, coordinates: coordinates, into: words, policy: policy, randomKey: key,
+                                                 checksFinite: checksFinite)
+                            },
+                            unpack: { wordCount, firstCoordinate, decoding, planes in
+                                SignKernels.unpack(wordCount: wordCount, firstCoordinate: firstCoordinate, decoding: decoding,
+                                                   into: sink, planes)
+                            })
     }
 
     /// Writes the combined signs of `input` to `output` (same count on this rank and on
     /// every rank).
     public func allreduce(signsOf input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) throws {
-        try allreduce(.values(input), into: .values(output))
+        try allreduce(FloatSource(input), into: FloatSink(output))
     }
 
     /// Returns the combined signs of `input`.
@@ -107,6 +102,48 @@ public final class SignAllreduce {
             try output.withUnsafeMutableBufferPointer { try allreduce(signsOf: input, into: $0) }
         }
         return output
+    }
+
+    /// Packs words of the source: a coordinate range (starting on a word), where the words
+    /// go, the coin-flip key; returns whether the values checked were finite.
+    @usableFromInline
+    typealias Pack = (Range<Int>, UnsafeMutablePointer<UInt64>, UInt64) -> Bool
+    /// Unpacks result words into the sink: word count, first coordinate, decoding, planes.
+    @usableFromInline
+    typealias Unpack = (Int, Int, ResultDecoding, ContiguousPlanes) -> Void
+
+    /// The non-generic body of ``allreduce(_:into:nonFinite:)``: agree, pack, verdict,
+    /// pipelined exchange.
+    @usableFromInline
+    func exchange(count: Int, sinkCount: Int, sourceProblem: String?, nonFinite: NonFiniteInput,
+                  pack: Pack, unpack: Unpack) throws -> Bool {
+        let call = "SignAllreduce.allreduce"
+        try MPI.requireRunning(call)
+        let problem: String?
+        if let sourceProblem {
+            problem = sourceProblem
+        } else if sinkCount != count {
+            problem = "the source has \(count) coordinates but the sink has \(sinkCount); they must match"
+        } else if segmentLength < 64 {
+            problem = "segmentLength \(segmentLength) is below one 64-coordinate word"
+        } else {
+            problem = nil
+        }
+        try communicator.agree(call, Agreement(problem: problem, values: [
+            AgreedValue(name: "coordinate count", value: count),
+            AgreedValue(name: "reduction (1 vote/tie-break, 2 vote/zero ties, 3 average)", value: reduction.code),
+            AgreedValue(name: "segment length", value: segmentLength),
+            AgreedValue(name: "non-finite policy (1 vote, 2 skip)", value: nonFinite.code),
+        ]))
+        calls &+= 1
+        let plan = SegmentPlan(count: count, ranks: communicator.size, segmentLength: segmentLength,
+                               resultPlanes: reduction.resultPlanes(ranks: communicator.size))
+        guard !plan.segments.isEmpty else { return true }
+        let workspace = self.workspace(for: plan)
+        let finite = packAll(pack, words: workspace.send.storage.baseAddress!, plan: plan)
+        if nonFinite == .skip, try !communicator.holdsOnEveryRank(finite) { return false }
+        try exchange(plan, unpack: unpack, workspace: workspace)
+        return true
     }
 
     /// The bytes one call sends from each rank (and receives at each rank) for `count`
@@ -128,21 +165,20 @@ public final class SignAllreduce {
     }
 
     /// Packs the whole vector into `words`, split over ``Parallel/threads``; returns whether
-    /// the values checked were all finite (always `true` without `checksFinite`).
+    /// the values checked were all finite.
     ///
     /// Everything is packed before anything is sent, so that with ``NonFiniteInput/skip`` the
     /// verdict is known before any sink is written.
-    private func pack(_ source: SignSource, words: UnsafeMutablePointer<UInt64>, plan: SegmentPlan, checksFinite: Bool) -> Bool {
+    private func packAll(_ pack: Pack, words: UnsafeMutablePointer<UInt64>, plan: SegmentPlan) -> Bool {
         let key = SignBits.key(seed: seed, stream: calls << 20 | UInt64(communicator.rank))
         return Parallel.mapPieces(count: plan.paddedWords * 64) { piece in
-            SignKernels.pack(source, coordinates: piece, into: words + piece.lowerBound / 64, policy: zeroPolicy,
-                             randomKey: key, checksFinite: checksFinite)
+            pack(piece, words + piece.lowerBound / 64, key)
         }.allSatisfy { $0 }
     }
 
     /// The pipeline over the packed segments: vote k and exchange k+1; unpack k−1 while k is
     /// gathered.
-    private func exchange(_ plan: SegmentPlan, sink: SignSink, workspace: SignWorkspace) throws {
+    private func exchange(_ plan: SegmentPlan, unpack decode: Unpack, workspace: SignWorkspace) throws {
         let ranks = communicator.size
         let tieKey = SignBits.key(seed: ~seed, stream: calls)
         let decoding: ResultDecoding = switch (reduction, plan.resultPlanes) {
@@ -169,20 +205,19 @@ public final class SignAllreduce {
                 while word < words.upperBound {
                     let owner = word / chunk
                     let end = min(words.upperBound, (owner + 1) * chunk)
-                    SignKernels.unpack(wordCount: end - word, firstCoordinate: (segment.firstWord + word) * 64,
-                                       decoding: decoding, into: sink,
-                                       ContiguousPlanes(base: gathered + owner * planes * chunk + word - owner * chunk, stride: chunk))
+                    decode(end - word, (segment.firstWord + word) * 64, decoding,
+                           ContiguousPlanes(base: gathered + owner * planes * chunk + word - owner * chunk, stride: chunk))
                     word = end
                 }
             }
         }
         func exchange(_ index: Int) throws -> Request {
-            try communicator.issueAlltoall(workspace.send, from: segments[index].firstWord, into: workspace.received[index % 2],
-                                           chunk: segments[index].chunkWords)
+            try communicator.startAlltoall(workspace.send, from: segments[index].firstWord, into: workspace.received[index % 2],
+                                           chunk: segments[index].chunkWords, agreeing: nil)
         }
         func gather(_ index: Int) throws -> Request {
-            try communicator.issueAllgather(workspace.voted[index % 2], into: workspace.gathered[index % 2],
-                                            count: segments[index].chunkWords * plan.resultPlanes)
+            try communicator.startAllgather(workspace.voted[index % 2], into: workspace.gathered[index % 2],
+                                            count: segments[index].chunkWords * plan.resultPlanes, agreeing: nil)
         }
 
         var exchanging: Request? = try exchange(0)

@@ -73,9 +73,8 @@ public enum NonFiniteInput: Sendable, Equatable {
     /// The call is skipped on every rank: no rank writes its sink, and
     /// ``SignAllreduce/allreduce(_:into:nonFinite:)`` returns `false` everywhere. The check
     /// rides in the pack (no extra pass over memory) and the verdict costs one 4-byte
-    /// `MPI_Allreduce`. For ``SignSource/lionMomentum(momentum:gradient:nextMomentum:beta1:beta2:)``
-    /// the values checked are the new momentum, which is non-finite exactly when the gradient
-    /// is (for a finite momentum) or when it overflows.
+    /// `MPI_Allreduce`. The values checked are those
+    /// the source's ``SignSource/finish(_:valid:)`` returns (Distributed Lion's: its new momentum).
     case skip
 
     var code: Int { self == .vote ? 1 : 2 }

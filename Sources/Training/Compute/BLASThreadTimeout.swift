@@ -14,18 +14,24 @@ extension BLAS {
     /// all of it and take the cores the optimizer and the layers need: with 2 BLAS threads,
     /// `gemm-bench` measures a Distributed Lion step 3–5 % faster with `OPENBLAS_THREAD_TIMEOUT=4`.
     /// OpenBLAS reads that variable only in its library constructor, before `main`, so when it
-    /// is unset this sets it and re-executes the program (`execv` of `/proc/self/exe`, same
-    /// arguments, same process id, so `mpirun` is not disturbed).
+    /// is unset this sets it and re-executes the program: `execv` of the program's real path
+    /// (where `/proc/self/exe` points), with the same arguments and the same process id, so
+    /// `mpirun` is not disturbed and `ps`, `pidof` and `pkill` still see the program's name.
     ///
-    /// Call it first thing in `main`, before `MPI.start()` and before any thread is started.
-    /// It does nothing when the variable is already set (a value the user chose wins), when the
-    /// BLAS is not OpenBLAS, off Linux, or if `execv` fails.
+    /// Nothing in the library calls it: a program opts in by calling it first thing in
+    /// `main`, before `MPI.start()` and before any thread is started (`dlion-train` and
+    /// `gemm-bench` do). It does nothing when the variable is already set (a value the user
+    /// chose wins), when the BLAS is not OpenBLAS, off Linux, or if `execv` fails.
     public static func restartWithSleepingIdleThreads() {
         #if os(Linux)
         guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil,
               openBLASFunction("openblas_set_num_threads") != nil else { return }
+        var path = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/exe", &path, path.count - 1)
+        guard length > 0 else { return }
         setenv("OPENBLAS_THREAD_TIMEOUT", idleThreadTimeout, 0)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        execv(path, CommandLine.unsafeArgv)
+        unsetenv("OPENBLAS_THREAD_TIMEOUT")
         #endif
     }
 }

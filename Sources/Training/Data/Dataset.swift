@@ -80,8 +80,9 @@ public struct ShardedSampler: Sendable {
     /// Batches per epoch on every rank.
     public var stepsPerEpoch: Int { count / ranks / batchSize }
 
-    /// This rank's rows for batch `step` (0-based, within `epoch`'s permutation).
-    public func rows(epoch: Int, step: Int, permutation: [Int]) -> ArraySlice<Int> {
+    /// This rank's rows for batch `step` (0-based) of an epoch whose ``permutation(epoch:)``
+    /// is `permutation`.
+    public func rows(step: Int, permutation: [Int]) -> ArraySlice<Int> {
         let shard = count / ranks
         let start = rank * shard + step * batchSize
         return permutation[start ..< start + batchSize]

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Collectives
 
 /// The layers: one forward and one backward per layer, shapes in the signature, buffers
 /// row-major (llm.c's layout). Backward functions overwrite the gradients they produce.
@@ -25,8 +26,8 @@ public enum Linear {
         for start in stride(from: 0, to: outputs, by: 16) {
             let valid = min(16, outputs - start)
             var sum = SIMD16<Float>(repeating: 0)
-            for row in 0..<batch { sum += Lanes.load(dout + row * outputs + start, valid) }
-            Lanes.store(sum, dbias + start, valid)
+            for row in 0..<batch { sum += FloatLanes.load(dout + row * outputs + start, valid) }
+            FloatLanes.store(sum, dbias + start, valid)
         }
         if let dinp { BLAS.sgemm(m: batch, n: inputs, k: outputs, dout, weight, into: dinp) }
     }
@@ -38,8 +39,8 @@ public enum ReLU {
     public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int) {
         for start in stride(from: 0, to: count, by: 16) {
             let valid = min(16, count - start)
-            let bits = unsafeBitCast(Lanes.load(inp + start, valid), to: SIMD16<Int32>.self)
-            Lanes.store(unsafeBitCast(bits & ~(bits &>> 31), to: SIMD16<Float>.self), out + start, valid)
+            let bits = unsafeBitCast(FloatLanes.load(inp + start, valid), to: SIMD16<Int32>.self)
+            FloatLanes.store(unsafeBitCast(bits & ~(bits &>> 31), to: SIMD16<Float>.self), out + start, valid)
         }
     }
 
@@ -48,10 +49,10 @@ public enum ReLU {
                                 dout: UnsafePointer<Float>, count: Int) {
         for start in stride(from: 0, to: count, by: 16) {
             let valid = min(16, count - start)
-            let bits = unsafeBitCast(Lanes.load(inp + start, valid), to: SIMD16<Int32>.self)
+            let bits = unsafeBitCast(FloatLanes.load(inp + start, valid), to: SIMD16<Int32>.self)
             let positive = ((0 &- bits) & ~bits) &>> 31
-            let gradient = unsafeBitCast(Lanes.load(dout + start, valid), to: SIMD16<Int32>.self) & positive
-            Lanes.store(unsafeBitCast(gradient, to: SIMD16<Float>.self), dinp + start, valid)
+            let gradient = unsafeBitCast(FloatLanes.load(dout + start, valid), to: SIMD16<Int32>.self) & positive
+            FloatLanes.store(unsafeBitCast(gradient, to: SIMD16<Float>.self), dinp + start, valid)
         }
     }
 }

@@ -10,8 +10,9 @@ public enum Activation: String, Sendable, CaseIterable {
 /// cross-entropy, with every parameter in one ``ParameterArena``.
 ///
 /// Activation buffers are allocated once for `maxBatch` rows; ``forward(inputs:labels:batch:)``
-/// and ``backward(batch:)`` take any batch up to that.
-public final class MLP {
+/// and ``backward(batch:)`` take any batch up to that, and so do the ``Model`` forms on a
+/// ``LabelledBatch``.
+public final class MLP: Model {
     /// Layer widths, inputs first, classes last: `[784, 1024, 1024, 10]`.
     public let widths: [Int]
     /// The activation after each hidden layer.
@@ -33,9 +34,7 @@ public final class MLP {
 
     /// A model with the given widths (at least inputs and classes), initialized from `seed`
     /// as PyTorch's `nn.Linear` is: weights and biases uniform in ±1/√fan-in.
-    /// `optimizerStateCopies` is used only to check that training will fit in memory.
-    public init(widths: [Int], activation: Activation = .relu, maxBatch: Int, seed: UInt64,
-                optimizerStateCopies: Int = 2) throws {
+    public init(widths: [Int], activation: Activation = .relu, maxBatch: Int, seed: UInt64) throws {
         guard widths.count >= 2, widths.allSatisfy({ $0 > 0 }), maxBatch > 0 else {
             throw TrainingError.invalidConfiguration("an MLP needs at least an input and an output width, all positive, and a batch of at least 1 (got widths \(widths), batch \(maxBatch))")
         }
@@ -48,7 +47,7 @@ public final class MLP {
             tensors.append(("layer\(layer).weight", [widths[layer + 1], widths[layer]]))
             tensors.append(("layer\(layer).bias", [widths[layer + 1]]))
         }
-        let arena = try ParameterArena(tensors: tensors, stateCopies: optimizerStateCopies)
+        let arena = try ParameterArena(tensors: tensors)
         self.arena = arena
         weights = (0..<layers).map { arena.slots[2 * $0] }
         biases = (0..<layers).map { arena.slots[2 * $0 + 1] }
@@ -83,7 +82,7 @@ public final class MLP {
     /// returns the summed cross-entropy and the number classified correctly, and keeps what
     /// ``backward(batch:)`` needs.
     @discardableResult
-    public func forward(inputs: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (lossSum: Double, correct: Int) {
+    public func forward(inputs: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> BatchResult {
         precondition(batch > 0 && batch <= maxBatch, "MLP.forward: batch \(batch) is outside 1...\(maxBatch)")
         let layers = widths.count - 1
         activations[0].baseAddress!.update(from: inputs, count: batch * widths[0])
@@ -100,12 +99,22 @@ public final class MLP {
                 }
             }
         }
-        return SoftmaxCrossEntropy.forward(probs: probabilities.baseAddress!, logits: preActivations[layers - 1].baseAddress!,
-                                           labels: labels, batch: batch, classes: classes)
+        let (lossSum, correct) = SoftmaxCrossEntropy.forward(probs: probabilities.baseAddress!, logits: preActivations[layers - 1].baseAddress!,
+                                                             labels: labels, batch: batch, classes: classes)
+        return BatchResult(lossSum: lossSum, correct: correct, count: batch)
     }
 
+    /// Runs `batch`'s rows through the model (``forward(inputs:labels:batch:)``).
+    public func forward(_ batch: LabelledBatch) -> BatchResult {
+        forward(inputs: batch.features.baseAddress!, labels: batch.labels.baseAddress!, batch: batch.count)
+    }
+
+    /// The gradient of `batch`'s mean loss, after ``forward(_:)`` on it (``backward(batch:)``).
+    public func backward(_ batch: LabelledBatch) { backward(batch: batch.count) }
+
     /// Writes the gradient of the mean loss of the last forward pass's `batch` rows into
-    /// ``arena``'s gradients.
+    /// ``arena``'s gradients, every one of them (the layers write rather than accumulate, so
+    /// no zeroing pass is needed).
     public func backward(batch: Int) {
         let layers = widths.count - 1
         var upstream = gradientScratch.0.baseAddress!   // d(preActivation) of the current layer

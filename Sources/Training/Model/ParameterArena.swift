@@ -2,37 +2,6 @@
 import Glibc
 #endif
 
-/// Errors of the training layer, each saying what is wrong and what to do.
-public enum TrainingError: Error, Equatable, CustomStringConvertible {
-    /// The model and its optimizer state would not fit in memory.
-    case modelTooLarge(parameters: Int, bytesNeeded: Int, bytesAvailable: Int)
-    /// A dataset file is missing or unreadable.
-    case datasetMissing(path: String, hint: String)
-    /// A dataset file is there but not a valid IDX file of the expected kind.
-    case datasetCorrupt(path: String, reason: String)
-    /// A configuration value is out of range or contradicts another.
-    case invalidConfiguration(String)
-    /// Too many consecutive steps had non-finite gradients on some rank.
-    case diverged(step: Int, skippedInARow: Int)
-
-    public var description: String {
-        switch self {
-        case .modelTooLarge(let parameters, let needed, let available):
-            return "the model has \(parameters) parameters and needs about \(needed >> 20) MiB with its gradients and "
-                + "optimizer state, but only \(available >> 20) MiB of memory is available; use smaller --hidden widths"
-        case .datasetMissing(let path, let hint):
-            return "dataset file \(path) is missing or unreadable. \(hint)"
-        case .datasetCorrupt(let path, let reason):
-            return "dataset file \(path) is not a valid IDX file: \(reason). Reinstall it (apt-get install --reinstall dataset-fashion-mnist) or pass --synthetic"
-        case .invalidConfiguration(let reason):
-            return reason
-        case .diverged(let step, let skipped):
-            return "training diverged: \(skipped) steps in a row up to step \(step) had NaN or Inf gradients on some rank; "
-                + "lower the learning rate"
-        }
-    }
-}
-
 /// A named tensor inside an arena: `shape` elements starting at `offset`.
 public struct TensorSlot: Sendable, Equatable {
     /// The tensor's name, for example `"layer0.weight"`.
@@ -49,44 +18,65 @@ public struct TensorSlot: Sendable, Equatable {
 /// of the same layout, with a named slot per tensor (llm.c's `ParameterTensors`). Optimizers
 /// and collectives see one flat vector; layers see their own slices.
 ///
-/// An optimizer stepping on the arena (``Optimizer/step(_:learningRate:)``) may trade the
-/// gradient storage for a buffer of its own (``exchangeGradientStorage(_:)``), so read
-/// ``gradients`` afresh each step rather than keeping its address.
+/// The gradient storage may change at each optimizer step (Distributed Lion keeps its new
+/// momentum where the gradients were and hands its old momentum's storage over), so the
+/// gradients are reached only through accessors that look up the current storage:
+/// ``withGradients(_:)`` for the whole vector and ``gradients(_:)`` for one tensor. Use what
+/// they give within the step; never keep it across an optimizer step.
 public final class ParameterArena {
     /// The tensors, in layout order.
     public let slots: [TensorSlot]
     /// Total parameters.
     public let count: Int
-    /// All parameters.
+    /// All parameters. Their storage never changes.
     public let parameters: UnsafeMutableBufferPointer<Float>
-    /// All gradients, same layout as `parameters`.
-    public private(set) var gradients: UnsafeMutableBufferPointer<Float>
+    /// All gradients, same layout as `parameters`; the storage an optimizer step may trade.
+    private var gradientStorage: UnsafeMutableBufferPointer<Float>
 
-    /// Lays out `tensors` (name and shape) one after another. Throws
-    /// ``TrainingError/modelTooLarge(parameters:bytesNeeded:bytesAvailable:)`` when the
-    /// parameters, gradients and `stateCopies` more buffers of optimizer state would not fit
-    /// in the memory available.
-    public init(tensors: [(name: String, shape: [Int])], stateCopies: Int = 2) throws {
+    /// Lays out `tensors` (name and shape) one after another, parameters and gradients zero.
+    /// Throws ``TrainingError/modelTooLarge(parameters:bytesNeeded:bytesAvailable:)`` when
+    /// the parameters and gradients would not fit in the memory available, and
+    /// ``TrainingError/invalidConfiguration(_:)`` when a shape's size overflows.
+    public init(tensors: [(name: String, shape: [Int])]) throws {
         var offset = 0
         var slots: [TensorSlot] = []
         for tensor in tensors {
             slots.append(TensorSlot(name: tensor.name, offset: offset, shape: tensor.shape))
-            offset += tensor.shape.reduce(1, *)
+            let (size, sizeOverflow) = tensor.shape.reduce((1, false)) { partial, dimension in
+                let (product, overflow) = partial.0.multipliedReportingOverflow(by: dimension)
+                return (product, partial.1 || overflow || dimension < 0)
+            }
+            let (next, overflow) = offset.addingReportingOverflow(size)
+            guard !sizeOverflow, !overflow else {
+                throw TrainingError.invalidConfiguration("tensor \(tensor.name) of shape \(tensor.shape) has more elements than can be counted")
+            }
+            offset = next
         }
-        let needed = offset * MemoryLayout<Float>.stride * (2 + stateCopies)
+        let (needed, overflow) = offset.multipliedReportingOverflow(by: 2 * MemoryLayout<Float>.stride)
         let available = availableMemoryBytes()
-        guard needed < available else {
-            throw TrainingError.modelTooLarge(parameters: offset, bytesNeeded: needed, bytesAvailable: available)
+        guard !overflow, needed < available else {
+            throw TrainingError.modelTooLarge(parameters: offset, bytesNeeded: overflow ? .max : needed, bytesAvailable: available)
         }
         self.slots = slots
         self.count = offset
         parameters = zeroedBuffer(offset)
-        gradients = zeroedBuffer(offset)
+        gradientStorage = zeroedBuffer(offset)
     }
 
     deinit {
         parameters.deallocate()
-        gradients.deallocate()
+        gradientStorage.deallocate()
+    }
+
+    /// Calls `body` with all gradients, in the current storage; do not keep the buffer past
+    /// the call.
+    public func withGradients<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows -> Result {
+        try body(gradientStorage)
+    }
+
+    /// Sets every gradient to zero, for models whose backward accumulates.
+    public func zeroGradients() {
+        gradientStorage.update(repeating: 0)
     }
 
     /// Puts `storage` in place of the gradient storage and returns the storage it replaces,
@@ -95,23 +85,20 @@ public final class ParameterArena {
     /// allocated with `UnsafeMutableBufferPointer<Float>.allocate(capacity:)` for ``count``
     /// floats. Distributed Lion uses this to keep its new momentum where the gradients were,
     /// saving a pass over memory per step.
-    public func exchangeGradientStorage(_ storage: UnsafeMutableBufferPointer<Float>) -> UnsafeMutableBufferPointer<Float> {
+    func exchangeGradientStorage(_ storage: UnsafeMutableBufferPointer<Float>) -> UnsafeMutableBufferPointer<Float> {
         precondition(storage.count == count, "exchangeGradientStorage: the new storage holds \(storage.count) floats, the arena \(count)")
-        defer { gradients = storage }
-        return gradients
+        defer { gradientStorage = storage }
+        return gradientStorage
     }
-
-    /// The slot named `name`.
-    public func slot(_ name: String) -> TensorSlot? { slots.first { $0.name == name } }
 
     /// The parameters of `slot`.
     public func parameters(_ slot: TensorSlot) -> UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(rebasing: parameters[slot.offset ..< slot.offset + slot.count])
     }
 
-    /// The gradients of `slot`.
+    /// The gradients of `slot`, in the current storage: valid until the next optimizer step.
     public func gradients(_ slot: TensorSlot) -> UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(rebasing: gradients[slot.offset ..< slot.offset + slot.count])
+        UnsafeMutableBufferPointer(rebasing: gradientStorage[slot.offset ..< slot.offset + slot.count])
     }
 }
 

@@ -5,7 +5,8 @@ import Glibc
 /// SplitMix64: a small, fast, seedable generator for initialization, shuffles and synthetic
 /// data. Every rank that uses the same seed draws the same numbers.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    /// The generator's position: the next draw depends only on it.
+    public internal(set) var state: UInt64
 
     /// A generator seeded with `seed`.
     public init(seed: UInt64) { state = seed }

@@ -8,6 +8,8 @@ import Collectives
 public protocol GradientCompressor: AnyObject {
     /// A short name for logs.
     var name: String { get }
+    /// What the compressor keeps on this rank between exchanges (residuals, accumulators).
+    var state: OptimizerState { get }
     /// Overwrites `gradient` (this rank's) with the mean of all ranks' decoded gradients.
     /// Collective.
     func exchange(_ gradient: UnsafeMutableBufferPointer<Float>, step: Int, communicator: Communicator) throws
@@ -15,10 +17,10 @@ public protocol GradientCompressor: AnyObject {
 
 /// AdamW fed with a compressed, exchanged gradient: the TernGrad and DGC baselines of the
 /// Distributed Lion paper. Non-finite gradients on any rank make every rank skip the step.
-public final class CompressedGradientAdamW: Optimizer {
+public final class CompressedGradientAdamW: DistributedOptimizer {
     public var name: String { compressor.name }
-    public let communicator: Communicator?
-    public var stateCopies: Int { local.stateCopies + 2 }
+    public let communicator: Communicator
+    public var communicationRounds: Int { steps }
     /// The compression.
     public let compressor: GradientCompressor
     private let local: AdamW
@@ -26,15 +28,18 @@ public final class CompressedGradientAdamW: Optimizer {
 
     /// AdamW for `count` parameters on gradients exchanged through `compressor`.
     public init(count: Int, communicator: Communicator, compressor: GradientCompressor,
-                hyperparameters: AdamWHyperparameters = AdamWHyperparameters()) {
+                hyperparameters: AdamWHyperparameters = AdamWHyperparameters()) throws {
         self.communicator = communicator
         self.compressor = compressor
-        self.local = AdamW(count: count, hyperparameters: hyperparameters)
+        self.local = try AdamW(count: count, hyperparameters: hyperparameters)
+    }
+
+    public var state: OptimizerState {
+        OptimizerState(scalars: ["exchanges": steps]).merging(local.state, prefix: "adamw").merging(compressor.state, prefix: compressor.name)
     }
 
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {
-        let communicator = self.communicator!
         guard try allFiniteOnEveryRank(gradients, communicator: communicator) else { return false }
         try compressor.exchange(gradients, step: steps, communicator: communicator)
         steps += 1
@@ -58,6 +63,9 @@ public final class TernGrad: GradientCompressor {
         self.tensors = tensors
         self.random = SplitMix64(seed: seed ^ (UInt64(rank + 1) &* 0x9E37_79B9_7F4A_7C15))
     }
+
+    /// The coin generator's position; no buffers.
+    public var state: OptimizerState { OptimizerState(scalars: ["random_state": Int(truncatingIfNeeded: random.state)]) }
 
     public func exchange(_ gradient: UnsafeMutableBufferPointer<Float>, step: Int, communicator: Communicator) throws {
         let count = gradient.count
@@ -115,7 +123,7 @@ private func accumulateTernary(words: UnsafeBufferPointer<UInt64>, plane: Int, r
         let positive = (0 &- (SIMD16(repeating: bits(0, start)) & weights)) &>> 31
         let negative = (0 &- (SIMD16(repeating: bits(plane, start)) & weights)) &>> 31
         let decoded = unsafeBitCast((positive & plus) | (negative & minus), to: SIMD16<Float>.self)
-        Lanes.store(Lanes.load(output + start, valid) + decoded, output + start, valid)
+        FloatLanes.store(FloatLanes.load(output + start, valid) + decoded, output + start, valid)
     }
 }
 
@@ -134,8 +142,10 @@ public final class DGC: GradientCompressor {
     public let warmupSteps: Int
     /// μ of the momentum correction.
     public let momentum: Float
-    private let corrected: UnsafeMutableBufferPointer<Float>
-    private let accumulated: UnsafeMutableBufferPointer<Float>
+    /// The momentum-corrected gradient u.
+    public let corrected: StateBuffer
+    /// The accumulated velocity v, whose unsent part stays local.
+    public let accumulated: StateBuffer
 
     /// DGC for `count` coordinates. Throws when `ratio` is outside (0, 1].
     public init(count: Int, ratio: Float, warmupSteps: Int, momentum: Float = 0.9) throws {
@@ -145,14 +155,11 @@ public final class DGC: GradientCompressor {
         self.ratio = ratio
         self.warmupSteps = warmupSteps
         self.momentum = momentum
-        corrected = zeroedBuffer(count)
-        accumulated = zeroedBuffer(count)
+        let buffers = try StateBuffer.allocate(["corrected", "accumulated"], count: count)
+        (corrected, accumulated) = (buffers[0], buffers[1])
     }
 
-    deinit {
-        corrected.deallocate()
-        accumulated.deallocate()
-    }
+    public var state: OptimizerState { OptimizerState(buffers: [corrected, accumulated]) }
 
     /// The fraction sent at `step`.
     public func fraction(at step: Int) -> Float {
@@ -163,13 +170,14 @@ public final class DGC: GradientCompressor {
     public func exchange(_ gradient: UnsafeMutableBufferPointer<Float>, step: Int, communicator: Communicator) throws {
         let count = gradient.count
         guard let g = gradient.baseAddress else { return }
-        let u = corrected.baseAddress!, v = accumulated.baseAddress!, mu = momentum
+        guard let u = corrected.storage.baseAddress, let v = accumulated.storage.baseAddress else { return }
+        let mu = momentum
         Parallel.forEachPiece(count: count) { piece in
             for start in stride(from: piece.lowerBound, to: piece.upperBound, by: 16) {
                 let valid = min(16, piece.upperBound - start)
-                let next = mu * Lanes.load(u + start, valid) + Lanes.load(g + start, valid)
-                Lanes.store(next, u + start, valid)
-                Lanes.store(Lanes.load(v + start, valid) + next, v + start, valid)
+                let next = mu * FloatLanes.load(u + start, valid) + FloatLanes.load(g + start, valid)
+                FloatLanes.store(next, u + start, valid)
+                FloatLanes.store(FloatLanes.load(v + start, valid) + next, v + start, valid)
             }
         }
         let threshold = self.threshold(keeping: fraction(at: step))
@@ -192,7 +200,7 @@ public final class DGC: GradientCompressor {
     private func threshold(keeping fraction: Float) -> Float {
         let count = accumulated.count
         let stride = max(1, count / 10_000)
-        var sample = Swift.stride(from: 0, to: count, by: stride).map { abs(accumulated[$0]) }
+        var sample = Swift.stride(from: 0, to: count, by: stride).map { abs(accumulated.storage[$0]) }
         sample.sort(by: >)
         let position = min(sample.count - 1, max(0, Int(fraction * Float(sample.count)) - 1))
         return sample[position]

@@ -4,10 +4,10 @@ import Collectives
 /// `MPI_Allreduce`, divided by N, and a local optimizer applies the mean on every rank
 /// (Global Lion and Global AdamW in the Distributed Lion paper: 32 bits up and 32 down per
 /// parameter). The mean gradient is the same everywhere, so a NaN on any rank is seen by all.
-public final class DataParallel: Optimizer {
+public final class DataParallel: DistributedOptimizer {
     public let name: String
-    public let communicator: Communicator?
-    public var stateCopies: Int { base.stateCopies }
+    public let communicator: Communicator
+    public private(set) var communicationRounds = 0
     /// The optimizer applied to the mean gradient.
     public let base: Optimizer
 
@@ -18,10 +18,12 @@ public final class DataParallel: Optimizer {
         self.name = "global-\(base.name)"
     }
 
+    public var state: OptimizerState { base.state }
+
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {
-        let communicator = self.communicator!
         try communicator.allreduce(inPlace: gradients, operation: .sum)
+        communicationRounds += 1
         scale(gradients, by: 1 / Float(communicator.size))
         return try base.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
     }

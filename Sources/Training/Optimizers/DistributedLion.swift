@@ -7,33 +7,34 @@ import Collectives
 ///     Δ = sign(Σδᵢ)  (majority vote)   or   Δ = (1/N)·Σδᵢ  (average)
 ///     x = x − η·(Δ + λ·x),   mᵢ = β2·mᵢ + (1−β2)·gᵢ
 ///
-/// The signs are packed straight from momentum and gradient, and the vote is unpacked straight
-/// into the update, by ``SignAllreduce``. Every rank starts from the same parameters and
-/// applies the same Δ, so parameters stay identical without ever being sent.
+/// One ``SignAllreduce`` call is the whole step: it packs the votes straight from momentum
+/// and gradient (``LionDirection``, which writes the new momentum in the same pass) and
+/// unpacks the vote straight into the update (``LionUpdate``). Every rank starts from the
+/// same parameters and applies the same Δ, so parameters stay identical without ever being
+/// sent.
 ///
 /// Stepping on a ``ParameterArena`` (``step(_:learningRate:)``) moves 20 bytes per parameter
 /// instead of 24: the finite check rides in the pack, the new momentum is written over the
 /// dead gradients, and on success that storage becomes the momentum while the old momentum's
 /// storage becomes the arena's gradient storage.
-public final class DistributedLion: Optimizer {
+public final class DistributedLion: DistributedOptimizer {
     public let name: String
-    public let communicator: Communicator?
-    public let stateCopies = 1
+    public var communicator: Communicator { signs.communicator }
+    public private(set) var communicationRounds = 0
     /// The hyperparameters.
     public let hyperparameters: LionHyperparameters
-    /// This rank's momentum, never communicated. Its storage changes with each step on an arena.
-    public private(set) var momentum: UnsafeMutableBufferPointer<Float>
+    /// This rank's momentum, never communicated.
+    public let momentum: StateBuffer
     /// The collective that carries the votes.
     public let signs: SignAllreduce
 
     /// Distributed Lion for `count` parameters over `communicator`, combining votes with
     /// `reduction` (majority vote by default). `seed` makes coin flips for exact zeros and
-    /// ties reproducible.
+    /// ties reproducible. Throws when the momentum would not fit in memory.
     public init(count: Int, communicator: Communicator, reduction: SignReduction = .majorityVote,
-                hyperparameters: LionHyperparameters = LionHyperparameters(), seed: UInt64 = 0) {
-        self.communicator = communicator
+                hyperparameters: LionHyperparameters = LionHyperparameters(), seed: UInt64 = 0) throws {
         self.hyperparameters = hyperparameters
-        self.momentum = zeroedBuffer(count)
+        self.momentum = try StateBuffer.allocate(["momentum"], count: count)[0]
         self.signs = SignAllreduce(communicator: communicator, reduction: reduction, seed: seed)
         switch reduction {
         case .average: name = "dlion-avg"
@@ -41,35 +42,40 @@ public final class DistributedLion: Optimizer {
         }
     }
 
-    deinit { momentum.deallocate() }
+    public var state: OptimizerState {
+        OptimizerState(buffers: [momentum], scalars: ["sign_allreduce_calls": Int(truncatingIfNeeded: signs.calls)])
+    }
 
     /// One step on flat buffers: a finite check on every rank first, then the momentum is
     /// updated in place by the pack.
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {
-        guard try allFiniteOnEveryRank(gradients, communicator: communicator!) else { return false }
-        return try step(parameters: parameters, gradients: UnsafeBufferPointer(gradients), nextMomentum: momentum,
-                        learningRate: learningRate)
+        guard try allFiniteOnEveryRank(gradients, communicator: communicator) else { return false }
+        return try step(parameters: parameters, gradients: UnsafeBufferPointer(gradients), nextMomentum: momentum.storage,
+                        learningRate: learningRate, nonFinite: .vote)
     }
 
     /// One step on `arena`, a pass over memory cheaper than the flat step: the pack writes the
     /// new momentum over the arena's gradients and checks it is finite, and only if it is on
     /// every rank do the parameters move and that storage become the momentum.
     public func step(_ arena: ParameterArena, learningRate: Float) throws -> Bool {
-        let applied = try step(parameters: arena.parameters, gradients: UnsafeBufferPointer(arena.gradients),
-                               nextMomentum: arena.gradients, learningRate: learningRate, nonFinite: .skip)
-        if applied { momentum = arena.exchangeGradientStorage(momentum) }
+        let gradients = arena.withGradients { $0 }
+        let applied = try step(parameters: arena.parameters, gradients: UnsafeBufferPointer(gradients), nextMomentum: gradients,
+                               learningRate: learningRate, nonFinite: .skip)
+        if applied { momentum.storage = arena.exchangeGradientStorage(momentum.storage) }
         return applied
     }
 
+    /// The whole update: one sign allreduce from Lion's direction into Lion's update.
     private func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
                       nextMomentum: UnsafeMutableBufferPointer<Float>, learningRate: Float,
-                      nonFinite: NonFiniteInput = .vote) throws -> Bool {
+                      nonFinite: NonFiniteInput) throws -> Bool {
         let h = hyperparameters
-        return try signs.allreduce(
-            .lionMomentum(momentum: UnsafeBufferPointer(momentum), gradient: gradients, nextMomentum: nextMomentum,
-                          beta1: h.beta1, beta2: h.beta2),
-            into: .lionUpdate(parameters: parameters, learningRate: learningRate, weightDecay: h.weightDecay),
-            nonFinite: nonFinite)
+        let direction = LionDirection(momentum: UnsafeBufferPointer(momentum.storage), gradient: gradients,
+                                      nextMomentum: nextMomentum, beta1: h.beta1, beta2: h.beta2)
+        let update = LionUpdate(parameters: parameters, learningRate: learningRate, weightDecay: h.weightDecay)
+        let applied = try signs.allreduce(direction, into: update, nonFinite: nonFinite)
+        if applied { communicationRounds += 1 }
+        return applied
     }
 }

@@ -69,16 +69,17 @@ public struct Synchronization: Sendable, Equatable {
 ///
 /// Non-finite gradients on any rank make every rank skip the step, as for every optimizer
 /// here: one 4-byte agreement per step.
-public final class LocalAdamW: Optimizer {
+public final class LocalAdamW: DistributedOptimizer {
     public let name: String
-    public let communicator: Communicator?
-    public var stateCopies: Int { local.stateCopies }
+    public let communicator: Communicator
     /// The rule choosing each round's H.
     public let rule: SynchronizationRule
     /// Whether m and v are averaged at synchronizations too.
     public let averageMoments: Bool
     /// Every synchronization so far.
     public private(set) var synchronizations: [Synchronization] = []
+    /// One per synchronization.
+    public var communicationRounds: Int { synchronizations.count }
 
     private let local: AdamW
     private let schedule: LearningRateSchedule
@@ -97,7 +98,7 @@ public final class LocalAdamW: Optimizer {
         self.schedule = schedule
         self.totalSteps = totalSteps
         self.averageMoments = averageMoments
-        self.local = AdamW(count: count, hyperparameters: hyperparameters)
+        self.local = try AdamW(count: count, hyperparameters: hyperparameters)
         switch rule {
         case .constant: name = "local-adamw-constant"
         case .quadratic: name = "local-adamw-qsr"
@@ -105,9 +106,14 @@ public final class LocalAdamW: Optimizer {
         }
     }
 
+    public var state: OptimizerState {
+        OptimizerState(scalars: ["step": step, "round_left": roundLeft, "round_steps": round.steps, "round_capped": round.capped ? 1 : 0,
+                                 "synchronizations": synchronizations.count])
+            .merging(local.state, prefix: "adamw")
+    }
+
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {
-        let communicator = self.communicator!
         guard try allFiniteOnEveryRank(gradients, communicator: communicator) else { return false }
         if roundLeft == 0 {
             round = rule.period(learningRate: schedule.rate(at: step), warmingUp: schedule.isWarmingUp(at: step),
@@ -123,25 +129,13 @@ public final class LocalAdamW: Optimizer {
 
     /// Averages the parameters (and the moments, if asked) across ranks.
     private func synchronize(_ parameters: UnsafeMutableBufferPointer<Float>) throws {
-        let communicator = self.communicator!
         let before = communicator.traffic.bytesSent
-        let buffers = averageMoments ? [parameters, local.firstMoment, local.secondMoment] : [parameters]
+        let buffers = averageMoments ? [parameters, local.firstMoment.storage, local.secondMoment.storage] : [parameters]
         for buffer in buffers {
             try communicator.allreduce(inPlace: buffer, operation: .sum)
             scale(buffer, by: 1 / Float(communicator.size))
         }
         synchronizations.append(Synchronization(step: step, period: round.steps, capped: round.capped,
                                                 bytesSent: communicator.traffic.bytesSent - before))
-    }
-}
-
-/// Multiplies every element by `factor`, split over ``Parallel/threads``.
-func scale(_ buffer: UnsafeMutableBufferPointer<Float>, by factor: Float) {
-    guard let base = buffer.baseAddress else { return }
-    Parallel.forEachPiece(count: buffer.count) { piece in
-        for start in stride(from: piece.lowerBound, to: piece.upperBound, by: 16) {
-            let valid = min(16, piece.upperBound - start)
-            Lanes.store(Lanes.load(base + start, valid) * factor, base + start, valid)
-        }
     }
 }

@@ -1,38 +1,58 @@
-import CVectorOps
 import Collectives
 
 /// An optimizer over a flat parameter vector and the matching gradient vector.
 ///
-/// Distributed optimizers are collective: every rank calls ``step(parameters:gradients:learningRate:)``
-/// with the same learning rate and vector length, and all ranks end the step with the same
-/// parameters. Non-finite gradients are handled identically everywhere: when any rank's
-/// gradient holds a NaN or an Inf, every rank skips the step (no parameter or state changes)
-/// and `step` returns `false`.
+/// Non-finite gradients skip the step: no parameter or state changes, and `step` returns
+/// `false`. For a ``DistributedOptimizer`` that decision is the same on every rank.
 public protocol Optimizer: AnyObject {
     /// A short name for logs, for example `"dlion-mavo"`.
     var name: String { get }
-    /// The communicator whose ``Communicator/traffic`` counts this optimizer's bytes, if it
-    /// communicates.
-    var communicator: Communicator? { get }
-    /// Extra per-parameter float buffers the optimizer keeps (momentum and the like).
-    var stateCopies: Int { get }
+    /// What the optimizer keeps on this rank between steps, named for checkpoints.
+    var state: OptimizerState { get }
     /// Applies one step at `learningRate`; returns whether it was applied (not skipped for
     /// non-finite gradients). `gradients` may be overwritten.
     func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
               learningRate: Float) throws -> Bool
     /// Applies one step to a model's parameters from its gradients, as
-    /// ``step(parameters:gradients:learningRate:)`` does. An optimizer may also take the
-    /// arena's gradient storage, whose values are dead after the step, for state of its own
-    /// (``ParameterArena/exchangeGradientStorage(_:)``); Distributed Lion does, which saves it
-    /// a pass over memory.
+    /// ``step(parameters:gradients:learningRate:)`` does. Distributed Lion also takes over
+    /// the arena's gradient storage, whose values are dead after the step, for its new
+    /// momentum, which saves it a pass over memory.
     func step(_ arena: ParameterArena, learningRate: Float) throws -> Bool
 }
 
 extension Optimizer {
     /// Steps on the arena's parameters and gradients.
     public func step(_ arena: ParameterArena, learningRate: Float) throws -> Bool {
-        try step(parameters: arena.parameters, gradients: arena.gradients, learningRate: learningRate)
+        try arena.withGradients { try step(parameters: arena.parameters, gradients: $0, learningRate: learningRate) }
     }
+
+    /// Applies one step to arrays of parameters and gradients (of the same count);
+    /// `gradients` may be overwritten.
+    public func step(parameters: inout [Float], gradients: inout [Float], learningRate: Float) throws -> Bool {
+        try parameters.withUnsafeMutableBufferPointer { x in
+            try gradients.withUnsafeMutableBufferPointer { g in try step(parameters: x, gradients: g, learningRate: learningRate) }
+        }
+    }
+}
+
+/// An optimizer that communicates: collective, so every rank calls each step with the same
+/// learning rate and vector length, and all ranks end a step, or the round of steps
+/// ``communicationRounds`` counts, with the same parameters.
+public protocol DistributedOptimizer: Optimizer {
+    /// The communicator the optimizer's messages travel on; its ``Communicator/traffic``
+    /// counts the optimizer's bytes.
+    var communicator: Communicator { get }
+    /// Exchanges of gradients, votes or parameters so far: one per step for the optimizers
+    /// that exchange every step, one per synchronization for Local AdamW.
+    var communicationRounds: Int { get }
+    /// The synchronizations so far, for optimizers that train locally between them (Local
+    /// AdamW); empty for those that exchange every step.
+    var synchronizations: [Synchronization] { get }
+}
+
+extension DistributedOptimizer {
+    /// None: this optimizer exchanges every step.
+    public var synchronizations: [Synchronization] { [] }
 }
 
 /// Lion's hyperparameters (Chen et al. 2023; the defaults are the paper's).
@@ -70,25 +90,4 @@ public struct AdamWHyperparameters: Sendable, Equatable {
         self.epsilon = epsilon
         self.weightDecay = weightDecay
     }
-}
-
-/// Whether every value is finite: one pass split over ``Parallel/threads``, no branch per
-/// element (a ``FiniteProbe`` per piece).
-public func allFinite(_ values: UnsafeBufferPointer<Float>) -> Bool {
-    guard let base = values.baseAddress else { return true }
-    return Parallel.mapPieces(count: values.count) { piece -> Bool in
-        var probe = FiniteProbe()
-        for start in stride(from: piece.lowerBound, to: piece.upperBound, by: 16) {
-            if start % 64 == 0 { dlion_prefetch_ahead(base + start) }
-            probe.add(Lanes.load(base + start, min(16, piece.upperBound - start)))
-        }
-        return probe.allFinite
-    }.allSatisfy { $0 }
-}
-
-/// Whether the gradients are finite on every rank of `communicator`: each rank's
-/// ``allFinite(_:)``, then one 4-byte `MPI_Allreduce`, so that every rank takes the same
-/// decision.
-func allFiniteOnEveryRank(_ gradients: UnsafeMutableBufferPointer<Float>, communicator: Communicator) throws -> Bool {
-    try communicator.holdsOnEveryRank(allFinite(UnsafeBufferPointer(gradients)))
 }

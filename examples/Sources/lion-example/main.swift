@@ -1,59 +1,77 @@
-// A trainer of its own that borrows only the optimizer: least-squares regression of a
-// random linear map, its own model and gradient, stepped by Training's Distributed Lion on
-// its own buffers. Each rank sees its own data; one bit per parameter crosses the wire.
+// A trainer of its own: least-squares regression of a random linear map, with its own model
+// and data, trained by Training's `Trainer` with Distributed Lion. Each rank draws its own
+// rows; one bit per parameter crosses the wire, and the replicas stay identical.
 //   ci/mpirun -np 4 examples/.build/release/lion-example
+// MPI is finalized at exit.
 import Collectives
 import Training
+
+/// Rows x (row-major, 32 floats each) with targets y = truth·x (8 floats each).
+struct Rows { var x: [Float], y: [Float], count: Int }
+
+/// y = W·x with W 8×32, the arena's one tensor; loss ½‖Wx − y‖² summed over the rows.
+final class LinearMap: Model {
+    let arena: ParameterArena
+    private var errors: [Float] = []
+
+    init() throws { arena = try ParameterArena(tensors: [("weight", [8, 32])]) }
+
+    func forward(_ batch: Rows) -> BatchResult {
+        let w = arena.parameters
+        errors = (0..<batch.count * 8).map { (i: Int) -> Float in
+            (0..<32).reduce(-batch.y[i]) { $0 + w[i % 8 * 32 + $1] * batch.x[i / 8 * 32 + $1] }
+        }
+        return BatchResult(lossSum: errors.reduce(0) { $0 + 0.5 * Double($1 * $1) }, correct: 0, count: batch.count)
+    }
+
+    func backward(_ batch: Rows) {
+        arena.withGradients { g in
+            for index in g.indices {
+                let (o, i) = (index / 32, index % 32)
+                g[index] = (0..<batch.count).reduce(0) { $0 + errors[$1 * 8 + o] * batch.x[$1 * 32 + i] } / Float(batch.count)
+            }
+        }
+    }
+}
+
+/// Fresh random rows every step, different on every rank, of the same map everywhere.
+final class RandomRows: TrainingData, EvaluationData {
+    let (stepsPerEpoch, batchSize) = (100, 64)
+    private let truth: [Float] = { var random = SplitMix64(seed: 42); return (0..<256).map { _ in random.uniform(-1, 1) } }()
+    private var random: SplitMix64
+
+    init(rank: Int) { random = SplitMix64(seed: UInt64(rank + 1)) }
+
+    func batch(epoch: Int, step: Int) -> Rows {
+        let x = (0..<batchSize * 32).map { _ in random.uniform(-1, 1) }
+        let y = (0..<batchSize * 8).map { (i: Int) -> Float in (0..<32).reduce(0) { $0 + truth[i % 8 * 32 + $1] * x[i / 8 * 32 + $1] } }
+        return Rows(x: x, y: y, count: batchSize)
+    }
+
+    func forEachBatch(rank: Int, ranks: Int, _ body: (Rows) throws -> Void) rethrows { try body(batch(epoch: 0, step: 0)) }
+}
 
 do {
     try MPI.start()
     let world = try MPI.world()
-    let (inputs, outputs, rows) = (32, 8, 64)
-    var truthRandom = SplitMix64(seed: 42)   // the same map on every rank
-    let truth = (0..<outputs * inputs).map { _ in truthRandom.uniform(-1, 1) }
-    var dataRandom = SplitMix64(seed: UInt64(world.rank + 1))  // different data per rank
-
-    var weights = [Float](repeating: 0, count: outputs * inputs)  // identical start everywhere
-    var gradient = [Float](repeating: 0, count: weights.count)
-    let optimizer = DistributedLion(count: weights.count, communicator: try world.duplicate(),
-                                    hyperparameters: LionHyperparameters(weightDecay: 0), seed: 7)
-
-    func lossAndGradient() -> Float {
-        gradient = [Float](repeating: 0, count: weights.count)
-        var loss: Float = 0
-        for _ in 0..<rows {
-            let x = (0..<inputs).map { _ in dataRandom.uniform(-1, 1) }
-            for o in 0..<outputs {
-                var error: Float = 0
-                for i in 0..<inputs { error += (weights[o * inputs + i] - truth[o * inputs + i]) * x[i] }
-                loss += error * error / Float(rows)
-                for i in 0..<inputs { gradient[o * inputs + i] += 2 * error * x[i] / Float(rows) }
-            }
-        }
-        return loss
-    }
-
-    let first = lossAndGradient()
-    var last = first
-    for step in 0..<400 {
-        last = lossAndGradient()
-        let rate: Float = step < 300 ? 0.01 : 0.001
-        _ = try weights.withUnsafeMutableBufferPointer { w in
-            try gradient.withUnsafeMutableBufferPointer { g in try optimizer.step(parameters: w, gradients: g, learningRate: rate) }
-        }
-    }
+    try Threads.shareNode(with: world)
+    let (model, data) = (try LinearMap(), RandomRows(rank: world.rank))
+    let optimizer = try DistributedLion(count: model.arena.count, communicator: try world.duplicate(), seed: 7)
+    let first = try Evaluation.run(model: model, data: data, communicator: world).loss
+    let summary = try Trainer(model: model, optimizer: optimizer, data: data, evaluationData: data, communicator: world,
+                              plan: TrainingPlan(steps: 400, schedule: .cosine(peak: 0.01, warmupSteps: 20, totalSteps: 400, minimum: 0)))
+        .run()
     // Every rank applied the same votes, so the weights are identical without being sent.
-    let highest = try world.allreduce(weights, operation: .max)
-    let lowest = try world.allreduce(weights, operation: .min)
-    guard highest == weights, lowest == weights, last < first / 20 else {
-        print("lion-example (rank \(world.rank)): replicas differ or loss did not fall (\(first) → \(last))")
+    let weights = Array(model.arena.parameters)
+    guard try world.allreduce(weights, operation: .max) == world.allreduce(weights, operation: .min),
+          summary.evaluation.loss < first / 20 else {
+        print("lion-example (rank \(world.rank)): replicas differ or loss did not fall (\(first) → \(summary.evaluation.loss))")
         MPI.abort(errorCode: 1)
     }
     if world.rank == 0 {
-        let sent = optimizer.communicator!.traffic.bytesSent
-        print("lion-example: \(world.size) ranks, loss \(first) → \(last), replicas identical, \(sent) bytes sent per rank for \(weights.count) parameters × 400 steps")
+        print("lion-example: \(world.size) ranks, loss \(first) → \(summary.evaluation.loss), replicas identical, "
+              + "\(summary.traffic.bytesSent) bytes sent per rank for \(weights.count) parameters × \(summary.steps) steps")
     }
-    try MPI.finalize()
 } catch {
     print("lion-example: \(error)")
     MPI.abort(errorCode: 1)

@@ -1,0 +1,35 @@
+/// Errors of the training layer, each saying what is wrong and what to do.
+public enum TrainingError: Error, Equatable, CustomStringConvertible {
+    /// The model's parameters and gradients would not fit in memory.
+    case modelTooLarge(parameters: Int, bytesNeeded: Int, bytesAvailable: Int)
+    /// An optimizer's state (`buffers` floats per parameter) would not fit in memory.
+    case optimizerStateTooLarge(buffers: Int, parameters: Int, bytesNeeded: Int, bytesAvailable: Int)
+    /// A dataset file is missing or unreadable.
+    case datasetMissing(path: String, hint: String)
+    /// A dataset file is there but not a valid IDX file of the expected kind.
+    case datasetCorrupt(path: String, reason: String)
+    /// A configuration value is out of range or contradicts another.
+    case invalidConfiguration(String)
+    /// Too many consecutive steps had non-finite gradients on some rank.
+    case diverged(step: Int, skippedInARow: Int)
+
+    public var description: String {
+        switch self {
+        case .modelTooLarge(let parameters, let needed, let available):
+            return "the model has \(parameters) parameters and needs about \(needed >> 20) MiB with its gradients, "
+                + "but only \(available >> 20) MiB of memory is available; use smaller --hidden widths"
+        case .optimizerStateTooLarge(let buffers, let parameters, let needed, let available):
+            return "the optimizer's state (\(buffers) float(s) for each of \(parameters) parameters) needs about \(needed >> 20) MiB, "
+                + "but only \(available >> 20) MiB of memory is available; use smaller --hidden widths or an optimizer with less state"
+        case .datasetMissing(let path, let hint):
+            return "dataset file \(path) is missing or unreadable. \(hint)"
+        case .datasetCorrupt(let path, let reason):
+            return "dataset file \(path) is not a valid IDX file: \(reason). Reinstall it (apt-get install --reinstall dataset-fashion-mnist) or pass --synthetic"
+        case .invalidConfiguration(let reason):
+            return reason
+        case .diverged(let step, let skipped):
+            return "training diverged: \(skipped) steps in a row up to step \(step) had NaN or Inf gradients on some rank; "
+                + "lower the learning rate"
+        }
+    }
+}

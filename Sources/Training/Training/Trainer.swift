@@ -1,0 +1,182 @@
+import Collectives
+
+/// How long a ``Trainer`` trains, how fast, and how often it reports.
+public struct TrainingPlan: Sendable {
+    /// Steps to run; epochs follow from the data's steps per epoch.
+    public var steps: Int
+    /// The learning rate of each step.
+    public var schedule: LearningRateSchedule
+    /// Evaluate every this many steps; 0 evaluates at the end of each epoch.
+    public var evaluationInterval: Int
+    /// Report the training loss every this many steps (a small allreduce each time).
+    public var logInterval: Int
+    /// Stop with ``TrainingError/diverged(step:skippedInARow:)`` after this many steps in a
+    /// row are skipped for non-finite gradients.
+    public var maxSkippedInARow: Int
+
+    /// A plan of `steps` steps on `schedule`.
+    public init(steps: Int, schedule: LearningRateSchedule, evaluationInterval: Int = 0, logInterval: Int = 50,
+                maxSkippedInARow: Int = 20) {
+        self.steps = steps
+        self.schedule = schedule
+        self.evaluationInterval = evaluationInterval
+        self.logInterval = logInterval
+        self.maxSkippedInARow = maxSkippedInARow
+    }
+}
+
+/// The training loop: batch → forward → backward → optimizer step, the same on every rank,
+/// with evaluations and reports.
+///
+/// ```swift
+/// let trainer = Trainer(model: model, optimizer: optimizer, data: batches, evaluationData: test,
+///                       communicator: world, plan: TrainingPlan(steps: 1000, schedule: .constant(3e-4)))
+/// trainer.observers.append(myObserver)
+/// let summary = try trainer.run()
+/// ```
+///
+/// Collective: every rank runs it with the same plan. A step whose gradients are not finite
+/// on some rank is skipped by every rank (the optimizer decides it, the same everywhere);
+/// ``TrainingPlan/maxSkippedInARow`` in a row stop the run with an error on every rank.
+/// Evaluations score the evaluation data split across ranks and reduced, so every rank gets
+/// the same figures. Observers hear every ``TrainingEvent`` on every rank.
+public final class Trainer<M: Model> {
+    /// The model trained.
+    public let model: M
+    /// The optimizer stepping it.
+    public let optimizer: any Optimizer
+    /// Each step's batches.
+    public let data: any TrainingData<M.Batch>
+    /// What evaluations score, if anything.
+    public let evaluationData: (any EvaluationData<M.Batch>)?
+    /// The ranks training together: loss reports and evaluations are reduced over it.
+    public let communicator: Communicator
+    /// Steps, schedule and reporting.
+    public let plan: TrainingPlan
+    /// Who hears the events.
+    public var observers: [any TrainingObserver] = []
+
+    private var distributed: (any DistributedOptimizer)? { optimizer as? any DistributedOptimizer }
+    private var times = StepTimes()
+    private var skippedSteps = 0, skippedInARow = 0, reportedSynchronizations = 0
+
+    /// A trainer of `model` by `optimizer` on `data`, evaluating on `evaluationData`.
+    public init(model: M, optimizer: any Optimizer, data: any TrainingData<M.Batch>,
+                evaluationData: (any EvaluationData<M.Batch>)?, communicator: Communicator, plan: TrainingPlan) {
+        self.model = model
+        self.optimizer = optimizer
+        self.data = data
+        self.evaluationData = evaluationData
+        self.communicator = communicator
+        self.plan = plan
+    }
+
+    /// Trains for the plan's steps; returns the summary (also sent to observers as
+    /// ``TrainingEvent/finished(_:)``). Throws on every rank alike when training diverges or
+    /// a collective fails.
+    @discardableResult
+    public func run() throws -> TrainingSummary {
+        guard plan.steps > 0, plan.logInterval > 0, plan.evaluationInterval >= 0, data.stepsPerEpoch > 0 else {
+            throw TrainingError.invalidConfiguration("a training plan needs at least one step, a log interval of at least 1 and data of at least one step per epoch (got \(plan.steps) steps, log interval \(plan.logInterval), \(data.stepsPerEpoch) steps per epoch)")
+        }
+        BLAS.resetTimer()
+        distributed?.communicator.resetTraffic()
+        try communicator.barrier()
+        let start = monotonicSeconds()
+        var step = 0, epoch = 0
+        var lossSinceLog = 0.0, stepsSinceLog = 0
+        var lastEvaluation: Evaluation?
+        while step < plan.steps {
+            for stepInEpoch in 0..<data.stepsPerEpoch where step < plan.steps {
+                let loss = try trainStep(step: step, epoch: epoch, stepInEpoch: stepInEpoch)
+                step += 1
+                if loss.isFinite { lossSinceLog += loss; stepsSinceLog += 1 }
+                if step % plan.logInterval == 0 || step == plan.steps {
+                    let meanLoss = try communicator.allreduce([lossSinceLog / Double(max(1, stepsSinceLog))], operation: .sum)[0]
+                        / Double(communicator.size)
+                    report(step: step, epoch: epoch, loss: meanLoss, elapsed: monotonicSeconds() - start)
+                    (lossSinceLog, stepsSinceLog) = (0, 0)
+                }
+                if plan.evaluationInterval > 0 && step % plan.evaluationInterval == 0 {
+                    lastEvaluation = try evaluate(step: step, epoch: epoch)
+                }
+            }
+            epoch += 1
+            if plan.evaluationInterval == 0 && step < plan.steps { lastEvaluation = try evaluate(step: step, epoch: epoch) }
+        }
+        let wall = monotonicSeconds() - start
+        if lastEvaluation == nil || plan.evaluationInterval == 0 || step % plan.evaluationInterval != 0 {
+            lastEvaluation = try evaluate(step: step, epoch: epoch)
+        }
+        let summary = summarize(steps: step, epochs: epoch, wall: wall, evaluation: lastEvaluation)
+        emit(.finished(summary))
+        return summary
+    }
+
+    /// One step: batch, forward, backward, optimizer; returns this rank's mean loss.
+    private func trainStep(step: Int, epoch: Int, stepInEpoch: Int) throws -> Double {
+        var mark = monotonicSeconds()
+        let batch = data.batch(epoch: epoch, step: stepInEpoch)
+        times.data += monotonicSeconds() - mark
+        mark = monotonicSeconds()
+        let result = model.forward(batch)
+        model.backward(batch)
+        times.forwardBackward += monotonicSeconds() - mark
+        mark = monotonicSeconds()
+        let applied = try optimizer.step(model.arena, learningRate: plan.schedule.rate(at: step))
+        times.optimizer += monotonicSeconds() - mark
+        try account(applied: applied, step: step)
+        reportSynchronizations()
+        return result.lossSum / Double(max(1, result.count))
+    }
+
+    /// Counts a skipped step; stops the run on every rank after too many in a row.
+    private func account(applied: Bool, step: Int) throws {
+        if applied {
+            skippedInARow = 0
+            return
+        }
+        skippedSteps += 1
+        skippedInARow += 1
+        emit(.skipped(step: step + 1))
+        if skippedInARow >= plan.maxSkippedInARow { throw TrainingError.diverged(step: step + 1, skippedInARow: skippedInARow) }
+    }
+
+    private func reportSynchronizations() {
+        guard let synchronizations = distributed?.synchronizations, synchronizations.count > reportedSynchronizations else { return }
+        for synchronization in synchronizations[reportedSynchronizations...] { emit(.synchronization(synchronization)) }
+        reportedSynchronizations = synchronizations.count
+    }
+
+    private func report(step: Int, epoch: Int, loss: Double, elapsed: Double) {
+        let samples = Double(step * data.batchSize * communicator.size)
+        emit(.step(StepReport(step: step, totalSteps: plan.steps, epoch: epoch + 1, loss: loss,
+                              learningRate: plan.schedule.rate(at: step - 1), elapsedSeconds: elapsed,
+                              samplesPerSecond: samples / max(elapsed, 1e-9),
+                              bytesSentPerRank: distributed?.communicator.traffic.bytesSent ?? 0)))
+    }
+
+    private func evaluate(step: Int, epoch: Int) throws -> Evaluation? {
+        guard let evaluationData else { return nil }
+        let result = try Evaluation.run(model: model, data: evaluationData, communicator: communicator)
+        emit(.evaluation(EvaluationReport(step: step, epoch: epoch, evaluation: result)))
+        return result
+    }
+
+    private func summarize(steps: Int, epochs: Int, wall: Double, evaluation: Evaluation?) -> TrainingSummary {
+        let n = communicator.size
+        let traffic = distributed?.communicator.traffic ?? TrafficCounters()
+        var times = self.times
+        times.gemm = BLAS.gemmSeconds
+        times.communication = traffic.seconds
+        return TrainingSummary(optimizer: optimizer.name, ranks: n, parameters: model.arena.count, steps: steps,
+                               skippedSteps: skippedSteps, epochs: epochs, communicationRounds: distributed?.communicationRounds ?? 0,
+                               wallSeconds: wall, samplesPerSecond: Double(steps * data.batchSize * n) / wall, traffic: traffic,
+                               fp32AllreduceBytesPerRank: 2 * (n - 1) * model.arena.count * 4 / n * steps,
+                               evaluation: evaluation ?? Evaluation(loss: .nan, accuracy: .nan, count: 0), times: times)
+    }
+
+    private func emit(_ event: TrainingEvent) {
+        for observer in observers { observer.observe(event) }
+    }
+}

@@ -1,0 +1,94 @@
+import Training
+
+/// Turns the trainer's events into rank 0's progress lines, metrics records and summary.
+final class RunObserver: TrainingObserver {
+    let reporter: Reporter
+    /// Whether to print where the time went (`--profile`).
+    let profile: Bool
+    /// Local AdamW's rule, to explain a capped round.
+    let synchronizationRule: SynchronizationRule?
+
+    init(reporter: Reporter, profile: Bool, synchronizationRule: SynchronizationRule?) {
+        self.reporter = reporter
+        self.profile = profile
+        self.synchronizationRule = synchronizationRule
+    }
+
+    func observe(_ event: TrainingEvent) {
+        switch event {
+        case .step(let report): step(report)
+        case .skipped(let step):
+            reporter.say("step \(step): NaN or Inf in the gradients on some rank; every rank skipped this step")
+        case .synchronization(let sync): synchronization(sync)
+        case .evaluation(let report): evaluation(report)
+        case .finished(let summary): finished(summary)
+        }
+    }
+
+    private func step(_ report: StepReport) {
+        let eta = report.elapsedSeconds / Double(report.step) * Double(report.totalSteps - report.step)
+        reporter.progress("step \(report.step)/\(report.totalSteps)  epoch \(report.epoch)  loss \(fixed(report.loss, 4))  "
+                          + "lr \(scientific(report.learningRate))  \(Int(report.samplesPerSecond)) samples/s  ETA \(durationText(eta))")
+        reporter.record([("event", .string("step")), ("step", .int(report.step)), ("epoch", .int(report.epoch)), ("loss", .double(report.loss)),
+                         ("learning_rate", .double(Double(report.learningRate))), ("samples_per_second", .double(report.samplesPerSecond)),
+                         ("bytes_sent_per_rank", .int(report.bytesSentPerRank))])
+    }
+
+    private func synchronization(_ sync: Synchronization) {
+        reporter.record([("event", .string("sync")), ("step", .int(sync.step)), ("H", .int(sync.period)),
+                         ("capped", .int(sync.capped ? 1 : 0)), ("bytes_sent", .int(sync.bytesSent))])
+        if sync.capped, let rule = synchronizationRule {
+            reporter.say("step \(sync.step): \(rule) wanted a longer round than the steps left (η ≈ 0 near the end of the schedule); H capped at \(sync.period)")
+        }
+    }
+
+    private func evaluation(_ report: EvaluationReport) {
+        let result = report.evaluation
+        reporter.say("step \(report.step): test accuracy \(fixed(100 * result.accuracy, 2)) %, test loss \(fixed(result.loss, 4))")
+        reporter.record([("event", .string("eval")), ("step", .int(report.step)), ("epoch", .int(report.epoch)),
+                         ("test_accuracy", .double(result.accuracy)), ("test_loss", .double(result.loss))])
+    }
+
+    private func finished(_ summary: TrainingSummary) {
+        let sent = summary.traffic.bytesSent, fp32 = summary.fp32AllreduceBytesPerRank
+        let ratio = sent > 0 ? Double(fp32) / Double(sent) : 0
+        let wall = summary.wallSeconds
+        reporter.say("""
+            ── summary ─────────────────────────────────────────────
+              optimizer        \(summary.optimizer) on \(summary.ranks) rank(s)
+              test accuracy    \(fixed(100 * summary.evaluation.accuracy, 2)) %   (test loss \(fixed(summary.evaluation.loss, 4)))
+              steps            \(summary.steps) (\(summary.skippedSteps) skipped for non-finite gradients), \(summary.communicationRounds) synchronizations
+              wall time        \(durationText(wall))   (\(Int(summary.samplesPerSecond)) samples/s)
+              sent per rank    \(bytesText(sent))   (fp32 gradient allreduce: \(bytesText(fp32))\(sent > 0 ? ", \(fixed(ratio, 1))× more" : ""))
+            """)
+        if profile { reporter.say(profileText(summary)) }
+        let times = summary.times
+        reporter.record([("event", .string("summary")), ("optimizer", .string(summary.optimizer)), ("ranks", .int(summary.ranks)),
+                         ("test_accuracy", .double(summary.evaluation.accuracy)), ("test_loss", .double(summary.evaluation.loss)),
+                         ("steps", .int(summary.steps)), ("skipped_steps", .int(summary.skippedSteps)), ("epochs", .int(summary.epochs)),
+                         ("synchronizations", .int(summary.communicationRounds)),
+                         ("wall_seconds", .double(wall)), ("samples_per_second", .double(summary.samplesPerSecond)),
+                         ("parameters", .int(summary.parameters)),
+                         ("bytes_sent_per_rank", .int(sent)), ("bytes_received_per_rank", .int(summary.traffic.bytesReceived)),
+                         ("fp32_allreduce_bytes_per_rank", .int(fp32)),
+                         ("gemm_seconds", .double(times.gemm)), ("forward_backward_seconds", .double(times.forwardBackward)),
+                         ("optimizer_seconds", .double(times.optimizer)), ("communication_seconds", .double(times.communication)),
+                         ("data_seconds", .double(times.data))])
+    }
+
+    /// Shares of the run's time, rank 0's view.
+    private func profileText(_ summary: TrainingSummary) -> String {
+        let (times, wall) = (summary.times, summary.wallSeconds)
+        let parts: [(String, Double)] = [
+            ("GEMM (cblas_sgemm)", times.gemm),
+            ("other forward/backward", times.forwardBackward - times.gemm),
+            ("optimizer compute", times.optimizer - times.communication),
+            ("communication", times.communication),
+            ("data", times.data),
+            ("evaluation, logging", wall - times.forwardBackward - times.optimizer - times.data),
+        ]
+        return "  profile (rank 0)\n" + parts.map { name, seconds in
+            "    " + name.padding(24) + fixed(seconds, 2).padding(9) + "s  " + fixed(100 * seconds / wall, 1) + " %"
+        }.joined(separator: "\n")
+    }
+}
