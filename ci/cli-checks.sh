@@ -49,6 +49,22 @@ expect "idle OpenBLAS workers sleep" zero "(OPENBLAS_THREAD_TIMEOUT=4)" \
     env -u OPENBLAS_THREAD_TIMEOUT ci/mpirun -np 1 $train --synthetic --steps 2
 expect "a timeout the user set wins" zero "(OPENBLAS_THREAD_TIMEOUT=30)" \
     ci/mpirun -np 1 -x OPENBLAS_THREAD_TIMEOUT=30 $train --synthetic --steps 2
+expect "ranks keep their name after the OpenBLAS re-exec" zero "2 ranks named dlion-train" bash -c '
+    env -u OPENBLAS_THREAD_TIMEOUT ci/mpirun -np 2 '"$train"' --synthetic --steps 100000 --log-interval 100000 >/dev/null 2>&1 &
+    launcher=$!
+    named=0
+    # The ranks of this launch (by their unusual --steps), counted by the name the kernel shows.
+    for _ in $(seq 100); do
+        named=0
+        for pid in $(pgrep -f -- "--steps 100000 --log-interval 100000" || true); do
+            [[ "$(cat /proc/$pid/comm 2>/dev/null)" == dlion-train ]] && named=$((named + 1))
+        done
+        ((named >= 2)) && break
+        sleep 0.2
+    done
+    kill $launcher; wait $launcher 2>/dev/null
+    for _ in $(seq 50); do pgrep -f -- "--steps 100000 --log-interval 100000" >/dev/null || break; sleep 0.2; done
+    echo "$named ranks named dlion-train"'
 expect "help explains the flags" zero "--batch-size" $train --help
 expect "bad flag" nonzero "--epochs must be at least 1" ci/mpirun -np 2 $train --epochs 0
 expect "unknown optimizer" nonzero "dlion-mavo" ci/mpirun -np 2 $train --optimizer sgd

@@ -16,6 +16,7 @@ struct TrainingChecks {
         checkNonFiniteGradientSkipsEverywhere()
         checkDistributedLionArenaStepMatchesFlatStep()
         checkDistributedLionArenaStepSkipsNonFinite()
+        checkTrainerStopsADivergingRunEverywhere()
     }
 
     func makeOptimizer(_ name: String, count: Int, communicator: Communicator) throws -> any DistributedOptimizer {
@@ -196,6 +197,43 @@ struct TrainingChecks {
                 harness.expect(!applied && Array(arena.parameters) == parameters && optimizer.momentum.values == momentum
                                && arena.withGradients { $0.baseAddress } == storage, call)
             }
+        }
+    }
+
+    /// The trainer's skip policy: a model whose gradient is NaN on the last rank only makes
+    /// every rank skip every step, hear each skip, and stop with the same error after 20.
+    func checkTrainerStopsADivergingRunEverywhere() {
+        final class PoisonedModel: Model {
+            let arena: ParameterArena
+            let poisoned: Bool
+            init(poisoned: Bool) throws {
+                arena = try ParameterArena(tensors: [("weight", [100])])
+                self.poisoned = poisoned
+            }
+            func forward(_ batch: LabelledBatch) -> BatchResult { BatchResult(lossSum: 1, correct: 0, count: batch.count) }
+            func backward(_ batch: LabelledBatch) {
+                arena.zeroGradients()
+                if poisoned { arena.withGradients { $0[42] = .nan } }
+            }
+        }
+        final class SkipCounter: TrainingObserver {
+            var skipped: [Int] = []
+            func observe(_ event: TrainingEvent) { if case .skipped(let step) = event { skipped.append(step) } }
+        }
+        let call = "trainer stops a diverging run on every rank"
+        harness.run(call) {
+            let model = try PoisonedModel(poisoned: world.rank == world.size - 1)
+            let data = Dataset.synthetic(count: 64 * world.size, featureCount: 3, classes: 2, seed: 1)
+            let trainer = Trainer(model: model, optimizer: try DistributedLion(count: 100, communicator: try world.duplicate()),
+                                  data: try ShardedBatches(dataset: data, rank: world.rank, ranks: world.size, batchSize: 2, seed: 1),
+                                  evaluationData: nil, communicator: world, plan: TrainingPlan(steps: 100, schedule: .constant(0.1)))
+            let counter = SkipCounter()
+            trainer.observers.append(counter)
+            var thrown: TrainingError?
+            do { try trainer.run() } catch let error as TrainingError { thrown = error }
+            harness.expect(thrown == .diverged(step: 20, skippedInARow: 20) && counter.skipped == Array(1...20)
+                           && Array(model.arena.parameters) == [Float](repeating: 0, count: 100),
+                           call, "threw \(String(describing: thrown)), skips \(counter.skipped)")
         }
     }
 }
