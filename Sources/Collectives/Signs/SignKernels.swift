@@ -88,9 +88,11 @@ enum SignKernels {
         for quarter in 0..<4 { probe.add(source.finish(offset + quarter * 16, valid: lanes(quarter, of: valid))) }
     }
 
-    /// How many of quarter `quarter`'s 16 lanes are among a word's first `valid`.
+    /// How many of quarter `quarter`'s 16 lanes are among a word's first `valid`. A whole word
+    /// (`valid` 64, a constant in the main loops) gives 16 whatever the quarter, so that the
+    /// lane loads and stores compile to single vector moves with no partial path.
     @inlinable @inline(__always)
-    static func lanes(_ quarter: Int, of valid: Int) -> Int { min(16, max(0, valid - quarter * 16)) }
+    static func lanes(_ quarter: Int, of valid: Int) -> Int { valid >= 64 ? 16 : min(16, max(0, valid - quarter * 16)) }
 
     /// Decodes result words `0..<wordCount` of `planes` into `sink`, starting at sink
     /// coordinate `firstCoordinate` (a multiple of 64) and stopping at the sink's end.

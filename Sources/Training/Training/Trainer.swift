@@ -56,7 +56,8 @@ public final class Trainer<M: Model> {
     /// Who hears the events.
     public var observers: [any TrainingObserver] = []
 
-    private var distributed: (any DistributedOptimizer)? { optimizer as? any DistributedOptimizer }
+    /// The optimizer as one that communicates, if it does.
+    private let distributed: (any DistributedOptimizer)?
     private var times = StepTimes()
     private var skippedSteps = 0, skippedInARow = 0, reportedSynchronizations = 0
 
@@ -65,6 +66,7 @@ public final class Trainer<M: Model> {
                 evaluationData: (any EvaluationData<M.Batch>)?, communicator: Communicator, plan: TrainingPlan) {
         self.model = model
         self.optimizer = optimizer
+        self.distributed = optimizer as? any DistributedOptimizer
         self.data = data
         self.evaluationData = evaluationData
         self.communicator = communicator
