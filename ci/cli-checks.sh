@@ -73,6 +73,28 @@ expect "missing dataset, every rank says so" nonzero "(rank 1): error: dataset f
     ci/mpirun -np 2 $train --data-dir /nonexistent
 printf 'not gzip' > "$work/train-images-idx3-ubyte.gz"
 expect "corrupt dataset" nonzero "is not a valid IDX file" ci/mpirun -np 2 $train --data-dir "$work"
+python3 - "$work" <<'PY'
+import gzip, os, struct, sys
+# An IDX header whose dimensions overflow the size arithmetic, and a FIFO in place of a file.
+for name, dims in [("overflow", (0xFFFFFFFF,) * 3), ("huge", (0xFFFF,) * 3)]:
+    os.makedirs(f"{sys.argv[1]}/{name}", exist_ok=True)
+    with gzip.open(f"{sys.argv[1]}/{name}/train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + struct.pack(">III", *dims))
+os.makedirs(f"{sys.argv[1]}/fifo", exist_ok=True)
+os.mkfifo(f"{sys.argv[1]}/fifo/train-images-idx3-ubyte.gz")
+PY
+expect "IDX dimensions that overflow" nonzero "multiply to more elements than can be counted" ci/mpirun -np 2 $train --data-dir "$work/overflow"
+expect "IDX dimensions larger than the file" nonzero "the header promises" ci/mpirun -np 2 $train --data-dir "$work/huge"
+expect "a FIFO as the dataset" nonzero "it is not a regular file" ci/mpirun -np 2 $train --data-dir "$work/fifo"
+expect "epochs whose steps overflow" nonzero "more steps than can be counted" ci/mpirun -np 2 $train --synthetic --epochs 9223372036854775807
+expect "hidden widths whose product overflows" nonzero "has more elements than can be counted" ci/mpirun -np 2 $train --synthetic --hidden 4611686018427387904,4
+# mpirun's MPMD form gives each rank its own flags: they must agree, or every rank says which differ.
+expect "ranks with different seeds" nonzero "(rank 1): error: requireSameSettings: ranks disagree: --seed differs (rank 0: 0, rank 1: 1)" \
+    ci/mpirun -np 1 $train --synthetic --steps 5 --seed 0 : -np 1 $train --synthetic --steps 5 --seed 1
+expect "ranks with different steps and learning rates" nonzero "--steps differs (rank 0: 5, rank 1: 6); --lr differs (rank 0: default, rank 1: 0.01)" \
+    ci/mpirun -np 1 $train --synthetic --steps 5 : -np 1 $train --synthetic --steps 6 --lr 0.01
+expect "ranks with and without synthetic data" nonzero "--synthetic differs (rank 0: true, rank 1: false, rank 2: true)" \
+    ci/mpirun -np 1 $train --synthetic --steps 5 : -np 1 $train --steps 5 : -np 1 $train --synthetic --steps 5
 expect "unwritable metrics file" nonzero "cannot create the metrics file" ci/mpirun -np 2 $train --synthetic --metrics /nonexistent/m.jsonl
 expect "model too large for memory" nonzero "use smaller --hidden widths" ci/mpirun -np 2 $train --synthetic --hidden 200000,200000
 expect "divergence stops every rank" nonzero "(rank 1): error: training diverged" \

@@ -166,6 +166,22 @@ struct TrainCommand: ParsableCommand {
         if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
     }
 
+    /// Every flag that changes what or how the ranks train, with its parsed value: they must
+    /// be the same on every rank. Left out: where rank 0 writes (`--metrics`, `--progress`), where
+    /// each host keeps the data (`--data-dir`), and the BLAS threads of each node.
+    var settingsEveryRankShares: [(name: String, value: String)] {
+        [("--optimizer", optimizer.rawValue), ("--hidden", hiddenWidths.map(String.init).joined(separator: ",")),
+         ("--activation", activation.rawValue), ("--epochs", "\(epochs)"), ("--steps", steps.map(String.init) ?? "none"),
+         ("--batch-size", "\(batchSize)"), ("--lr", learningRate.map { "\($0)" } ?? "default"),
+         ("--weight-decay", weightDecay.map { "\($0)" } ?? "default"), ("--beta1", "\(beta1)"),
+         ("--beta2", beta2.map { "\($0)" } ?? "default"), ("--sync-rule", syncRule.rawValue), ("--h-base", "\(hBase)"),
+         ("--qsr-alpha", qsrAlpha.map { "\($0)" } ?? "default"), ("--average-moments", "\(averageMoments)"),
+         ("--topk-ratio", "\(topkRatio)"), ("--dgc-warmup-steps", dgcWarmupSteps.map(String.init) ?? "default"),
+         ("--warmup-steps", "\(warmupSteps)"), ("--schedule", schedule.rawValue), ("--seed", "\(seed)"),
+         ("--synthetic", "\(synthetic)"), ("--eval-interval", "\(evalInterval)"), ("--log-interval", "\(logInterval)"),
+         ("--profile", "\(profile)")]
+    }
+
     /// The hidden widths, validated.
     var hiddenWidths: [Int] { hidden.split(separator: ",").compactMap { Int(String($0).trimmingCharacters(in: " ")) } }
 

@@ -16,6 +16,7 @@ final class TrainingRun {
     }
 
     func run() throws {
+        try world.requireSameSettings(options.settingsEveryRankShares)
         let choice = options.optimizer
         if choice.isSingleProcess && world.size > 1 {
             throw TrainingError.invalidConfiguration("--optimizer \(choice.rawValue) runs on one rank; under mpirun use global-\(choice.rawValue) or dlion-mavo")
@@ -23,32 +24,32 @@ final class TrainingRun {
         let threads = try Threads.shareNode(with: world, perRank: options.blasThreads)
 
         // Set-up that can fail on one rank only is agreed on before any rank goes further.
-        var setupError: Error?
-        var data: (train: Dataset, test: Dataset)?
-        var reporter: Reporter?
-        do {
-            data = try loadData()
-            if world.rank == 0 { reporter = try Reporter(metricsPath: options.metrics, progress: options.progress) }
-        } catch {
-            setupError = error
+        let (train, test, reporter) = try agreed { () throws -> (Dataset, Dataset, Reporter?) in
+            let (train, test) = try loadData()
+            let reporter = world.rank == 0 ? try Reporter(metricsPath: options.metrics, progress: options.progress) : nil
+            return (train, test, reporter)
         }
-        let failedRanks = try world.allreduce([setupError == nil ? Int32(0) : 1], operation: .sum)[0]
-        if let setupError { throw setupError }
-        if failedRanks > 0 { throw TrainingError.invalidConfiguration("set-up failed on \(failedRanks) other rank(s); see their messages") }
-        guard let (train, test) = data else { return }
-
         let widths = [train.featureCount] + options.hiddenWidths + [train.classes]
-        let model = try MLP(widths: widths, activation: options.activation, maxBatch: max(options.batchSize, 256), seed: options.seed)
-        let batches = try ShardedBatches(dataset: train, rank: world.rank, ranks: world.size, batchSize: options.batchSize, seed: options.seed)
-        let totalSteps = options.steps ?? options.epochs * batches.stepsPerEpoch
-        let peak = options.learningRate ?? choice.defaultLearningRate
-        let schedule: LearningRateSchedule = switch options.schedule {
-        case .constant: .constant(peak)
-        case .cosine: .cosine(peak: peak, warmupSteps: min(options.warmupSteps, totalSteps / 2), totalSteps: totalSteps, minimum: 0)
+        let communicator = try world.duplicate()
+        let (model, batches, schedule, totalSteps, peak, optimizer) = try agreed {
+            () throws -> (MLP, ShardedBatches, LearningRateSchedule, Int, Float, any Optimizer) in
+            let model = try MLP(widths: widths, activation: options.activation, maxBatch: max(options.batchSize, 256), seed: options.seed)
+            let batches = try ShardedBatches(dataset: train, rank: world.rank, ranks: world.size, batchSize: options.batchSize, seed: options.seed)
+            let (epochSteps, overflow) = options.epochs.multipliedReportingOverflow(by: batches.stepsPerEpoch)
+            guard options.steps != nil || !overflow else {
+                throw TrainingError.invalidConfiguration("--epochs \(options.epochs) × \(batches.stepsPerEpoch) steps per epoch is more steps than can be counted; use fewer --epochs or --steps")
+            }
+            let totalSteps = options.steps ?? epochSteps
+            let peak = options.learningRate ?? choice.defaultLearningRate
+            let schedule: LearningRateSchedule = switch options.schedule {
+            case .constant: .constant(peak)
+            case .cosine: .cosine(peak: peak, warmupSteps: min(options.warmupSteps, totalSteps / 2), totalSteps: totalSteps, minimum: 0)
+            }
+            let optimizer = try OptimizerFactory(options: options, rank: world.rank)
+                .make(count: model.arena.count, slots: model.arena.slots, communicator: communicator, schedule: schedule,
+                      totalSteps: totalSteps, peak: peak, stepsPerEpoch: batches.stepsPerEpoch)
+            return (model, batches, schedule, totalSteps, peak, optimizer)
         }
-        let optimizer = try OptimizerFactory(options: options, rank: world.rank)
-            .make(count: model.arena.count, slots: model.arena.slots, communicator: try world.duplicate(), schedule: schedule,
-                  totalSteps: totalSteps, peak: peak, stepsPerEpoch: batches.stepsPerEpoch)
 
         reporter?.say("dlion-train: \(optimizer.name) on \(options.synthetic ? "synthetic data" : "Fashion-MNIST"), \(world.size) rank(s) × batch \(options.batchSize), "
                       + "MLP \(widths.map(String.init).joined(separator: "-")) (\(model.arena.count) parameters), \(totalSteps) steps, peak lr \(peak), \(threads) BLAS thread(s) per rank"
@@ -64,6 +65,19 @@ final class TrainingRun {
                                                  synchronizationRule: (optimizer as? LocalAdamW)?.rule))
         }
         try trainer.run()
+    }
+
+    /// Runs set-up that can fail on one rank only, then agrees on every rank whether it
+    /// succeeded everywhere: a rank that failed throws its own error, the others say how
+    /// many failed, so no rank goes on to wait in a collective the failed ones never reach.
+    /// The body must make no collective call: a rank that failed would never reach it.
+    private func agreed<Value>(_ body: () throws -> Value) throws -> Value {
+        let outcome = Result<Value, Error> { try body() }
+        let failed = if case .failure = outcome { Int32(1) } else { Int32(0) }
+        let failures = try world.allreduce([failed], operation: .sum)[0]
+        let value = try outcome.get()
+        if failures > 0 { throw TrainingError.invalidConfiguration("set-up failed on \(failures) other rank(s); see their messages") }
+        return value
     }
 
     private func loadData() throws -> (Dataset, Dataset) {

@@ -21,6 +21,20 @@ struct BadInputChecks {
             }
         }
 
+        // Settings: the same everywhere pass; a value that differs on the last rank is named,
+        // with every rank's value, on every rank.
+        harness.run("same settings pass") {
+            try world.requireSameSettings([("--seed", "7"), ("--lr", "0.1")])
+            harness.expect(true, "same settings pass")
+        }
+        if n > 1 {
+            let values = (0..<n).map { $0 == last ? "rank \($0): 0.2" : "rank \($0): 0.1" }.joined(separator: ", ")
+            harness.expectThrows("differing settings are named", .mismatchAcrossRanks(
+                call: "requireSameSettings", reason: "--lr differs (\(values))")) {
+                try world.requireSameSettings([("--seed", "7"), ("--lr", world.rank == last ? "0.2" : "0.1")])
+            }
+        }
+
         // A receive buffer too small for an allgather on the last rank only.
         let small = world.rank == last ? n * 4 - 1 : n * 4
         let tooSmall: CollectiveError = world.rank == last

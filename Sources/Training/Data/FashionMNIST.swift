@@ -1,4 +1,7 @@
 import CZlib
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Fashion-MNIST from the IDX files of Debian's `dataset-fashion-mnist` package (or any
 /// directory holding the four `*-ubyte.gz` files), normalized to zero mean and unit variance.
@@ -54,8 +57,14 @@ struct IDXFile {
         dimensions = (0..<rank).map { d in
             (0..<4).reduce(0) { $0 << 8 | Int(data[4 + 4 * d + $1]) }
         }
-        let elements = dimensions.reduce(1, *)
-        guard data.count == header + elements else {
+        let (elements, overflow) = dimensions.reduce((1, false)) { partial, dimension in
+            let (product, overflow) = partial.0.multipliedReportingOverflow(by: dimension)
+            return (product, partial.1 || overflow)
+        }
+        guard !overflow else {
+            throw TrainingError.datasetCorrupt(path: path, reason: "the header's dimensions \(dimensions) multiply to more elements than can be counted")
+        }
+        guard data.count - header == elements else {
             throw TrainingError.datasetCorrupt(path: path, reason: "the header promises \(elements) elements but the file holds \(data.count - header)")
         }
         bytes = Array(data[header...])
@@ -63,9 +72,14 @@ struct IDXFile {
 
     /// The decompressed contents of a gzip file.
     static func gunzip(path: String) throws -> [UInt8] {
-        guard let file = gzopen(path, "rb") else {
-            throw TrainingError.datasetMissing(path: path, hint: "Install Fashion-MNIST with 'apt-get install dataset-fashion-mnist', point --data-dir at a directory holding the four *-ubyte.gz files, or pass --synthetic")
+        let hint = "Install Fashion-MNIST with 'apt-get install dataset-fashion-mnist', point --data-dir at a directory holding the four *-ubyte.gz files, or pass --synthetic"
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw TrainingError.datasetMissing(path: path, hint: hint) }
+        // A FIFO or a device would block or never end; only a regular file is read.
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw TrainingError.datasetCorrupt(path: path, reason: "it is not a regular file")
         }
+        guard let file = gzopen(path, "rb") else { throw TrainingError.datasetMissing(path: path, hint: hint) }
         defer { gzclose(file) }
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
