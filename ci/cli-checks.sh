@@ -96,6 +96,10 @@ expect "ranks with different steps and learning rates" nonzero "--steps differs 
 expect "ranks with and without synthetic data" nonzero "--synthetic differs (rank 0: true, rank 1: false, rank 2: true)" \
     ci/mpirun -np 1 $train --synthetic --steps 5 : -np 1 $train --steps 5 : -np 1 $train --synthetic --steps 5
 expect "unwritable metrics file" nonzero "cannot create the metrics file" ci/mpirun -np 2 $train --synthetic --metrics /nonexistent/m.jsonl
+expect "a metrics file that cannot be written stops every rank" nonzero "(rank 1): error: reporting failed on 1 other rank(s)" \
+    ci/mpirun -np 2 $train --synthetic --steps 120 --metrics /dev/full
+expect "the failed write is named" nonzero "(rank 0): error: cannot write /dev/full: No space left on device" \
+    ci/mpirun -np 2 $train --synthetic --steps 120 --metrics /dev/full
 expect "model too large for memory" nonzero "use smaller --hidden widths" ci/mpirun -np 2 $train --synthetic --hidden 200000,200000
 expect "divergence stops every rank" nonzero "(rank 1): error: training diverged" \
     ci/mpirun -np 2 $train --synthetic --optimizer global-lion --lr 1e30 --steps 40 --warmup-steps 0 --schedule constant

@@ -6,6 +6,7 @@ import Glibc
 /// What rank 0 tells the person at the terminal and writes to the metrics file.
 final class Reporter {
     private let metricsFile: UnsafeMutablePointer<FILE>?
+    private let metricsPath: String?
     private let interactive: Bool
     private var lineOpen = false
 
@@ -13,6 +14,7 @@ final class Reporter {
     /// in place when `progress` is "line" (or "auto" and the terminal is one). Throws when the
     /// metrics file cannot be created.
     init(metricsPath: String?, progress: ProgressChoice) throws {
+        self.metricsPath = metricsPath
         if let metricsPath {
             guard let file = fopen(metricsPath, "w") else {
                 throw TrainingError.invalidConfiguration("cannot create the metrics file \(metricsPath): \(String(cString: strerror(errno)))")
@@ -33,7 +35,12 @@ final class Reporter {
         }
     }
 
-    deinit { if let metricsFile { fclose(metricsFile) } }
+    /// Closes the metrics file; throws when its last bytes cannot be written.
+    func close() throws {
+        guard let metricsFile, let metricsPath else { return }
+        errno = 0
+        if fclose(metricsFile) != 0 { throw TrainingError.writeFailed(path: metricsPath, reason: String(cString: strerror(errno))) }
+    }
 
     /// A line for the person: replaces the progress line on a terminal.
     func say(_ text: String) {
@@ -54,11 +61,15 @@ final class Reporter {
     }
 
     /// Writes one JSON object as a line of the metrics file.
-    func record(_ fields: [(String, JSONValue)]) {
-        guard let metricsFile else { return }
+    /// Writes one JSON object as a line of the metrics file and flushes it; throws when the
+    /// line cannot be written whole (a full disk, `/dev/full`).
+    func record(_ fields: [(String, JSONValue)]) throws {
+        guard let metricsFile, let metricsPath else { return }
         let body = fields.map { "\"\($0.0)\":\($0.1.text)" }.joined(separator: ",")
-        fputs("{\(body)}\n", metricsFile)
-        fflush(metricsFile)
+        errno = 0
+        guard fputs("{\(body)}\n", metricsFile) >= 0, fflush(metricsFile) == 0 else {
+            throw TrainingError.writeFailed(path: metricsPath, reason: String(cString: strerror(errno)))
+        }
     }
 
     private func endProgressLine() {

@@ -14,42 +14,42 @@ final class RunObserver: TrainingObserver {
         self.synchronizationRule = synchronizationRule
     }
 
-    func observe(_ event: TrainingEvent) {
+    func observe(_ event: TrainingEvent) throws {
         switch event {
-        case .step(let report): step(report)
+        case .step(let report): try step(report)
         case .skipped(let step):
             reporter.say("step \(step): NaN or Inf in the gradients on some rank; every rank skipped this step")
-        case .synchronization(let sync): synchronization(sync)
-        case .evaluation(let report): evaluation(report)
-        case .finished(let summary): finished(summary)
+        case .synchronization(let sync): try synchronization(sync)
+        case .evaluation(let report): try evaluation(report)
+        case .finished(let summary): try finished(summary)
         }
     }
 
-    private func step(_ report: StepReport) {
+    private func step(_ report: StepReport) throws {
         let eta = report.elapsedSeconds / Double(report.step) * Double(report.totalSteps - report.step)
         reporter.progress("step \(report.step)/\(report.totalSteps)  epoch \(report.epoch)  loss \(fixed(report.loss, 4))  "
                           + "lr \(scientific(report.learningRate))  \(Int(report.samplesPerSecond)) samples/s  ETA \(durationText(eta))")
-        reporter.record([("event", .string("step")), ("step", .int(report.step)), ("epoch", .int(report.epoch)), ("loss", .double(report.loss)),
+        try reporter.record([("event", .string("step")), ("step", .int(report.step)), ("epoch", .int(report.epoch)), ("loss", .double(report.loss)),
                          ("learning_rate", .double(Double(report.learningRate))), ("samples_per_second", .double(report.samplesPerSecond)),
                          ("bytes_sent_per_rank", .int(report.bytesSentPerRank))])
     }
 
-    private func synchronization(_ sync: Synchronization) {
-        reporter.record([("event", .string("sync")), ("step", .int(sync.step)), ("H", .int(sync.period)),
+    private func synchronization(_ sync: Synchronization) throws {
+        try reporter.record([("event", .string("sync")), ("step", .int(sync.step)), ("H", .int(sync.period)),
                          ("capped", .int(sync.capped ? 1 : 0)), ("bytes_sent", .int(sync.bytesSent))])
         if sync.capped, let rule = synchronizationRule {
             reporter.say("step \(sync.step): \(rule) wanted a longer round than the steps left (η ≈ 0 near the end of the schedule); H capped at \(sync.period)")
         }
     }
 
-    private func evaluation(_ report: EvaluationReport) {
+    private func evaluation(_ report: EvaluationReport) throws {
         let result = report.evaluation
         reporter.say("step \(report.step): test accuracy \(fixed(100 * result.accuracy, 2)) %, test loss \(fixed(result.loss, 4))")
-        reporter.record([("event", .string("eval")), ("step", .int(report.step)), ("epoch", .int(report.epoch)),
+        try reporter.record([("event", .string("eval")), ("step", .int(report.step)), ("epoch", .int(report.epoch)),
                          ("test_accuracy", .double(result.accuracy)), ("test_loss", .double(result.loss))])
     }
 
-    private func finished(_ summary: TrainingSummary) {
+    private func finished(_ summary: TrainingSummary) throws {
         let sent = summary.traffic.bytesSent, fp32 = summary.fp32AllreduceBytesPerRank
         let ratio = sent > 0 ? Double(fp32) / Double(sent) : 0
         let wall = summary.wallSeconds
@@ -63,7 +63,7 @@ final class RunObserver: TrainingObserver {
             """)
         if profile { reporter.say(profileText(summary)) }
         let times = summary.times
-        reporter.record([("event", .string("summary")), ("optimizer", .string(summary.optimizer)), ("ranks", .int(summary.ranks)),
+        try reporter.record([("event", .string("summary")), ("optimizer", .string(summary.optimizer)), ("ranks", .int(summary.ranks)),
                          ("test_accuracy", .double(summary.evaluation.accuracy)), ("test_loss", .double(summary.evaluation.loss)),
                          ("steps", .int(summary.steps)), ("skipped_steps", .int(summary.skippedSteps)), ("epochs", .int(summary.epochs)),
                          ("synchronizations", .int(summary.communicationRounds)),
@@ -74,6 +74,7 @@ final class RunObserver: TrainingObserver {
                          ("gemm_seconds", .double(times.gemm)), ("forward_backward_seconds", .double(times.forwardBackward)),
                          ("optimizer_seconds", .double(times.optimizer)), ("communication_seconds", .double(times.communication)),
                          ("data_seconds", .double(times.data))])
+        try reporter.close()
     }
 
     /// Shares of the run's time, rank 0's view.

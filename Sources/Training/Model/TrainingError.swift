@@ -10,6 +10,10 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case datasetCorrupt(path: String, reason: String)
     /// A configuration value is out of range or contradicts another.
     case invalidConfiguration(String)
+    /// A file could not be written (a full disk, a closed pipe, `/dev/full`).
+    case writeFailed(path: String, reason: String)
+    /// An observer failed on other ranks (their errors say why); this rank stopped too.
+    case observerFailedElsewhere(ranks: Int)
     /// Too many consecutive steps had non-finite gradients on some rank.
     case diverged(step: Int, skippedInARow: Int)
 
@@ -27,6 +31,10 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "dataset file \(path) is not a valid IDX file: \(reason). Reinstall it (apt-get install --reinstall dataset-fashion-mnist) or pass --synthetic"
         case .invalidConfiguration(let reason):
             return reason
+        case .writeFailed(let path, let reason):
+            return "cannot write \(path): \(reason); what was written before is intact, free space or choose another file"
+        case .observerFailedElsewhere(let ranks):
+            return "reporting failed on \(ranks) other rank(s) (their messages say why); every rank stopped"
         case .diverged(let step, let skipped):
             return "training diverged: \(skipped) steps in a row up to step \(step) had NaN or Inf gradients on some rank; "
                 + "lower the learning rate"

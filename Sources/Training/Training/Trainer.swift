@@ -60,6 +60,8 @@ public final class Trainer<M: Model> {
     private let distributed: (any DistributedOptimizer)?
     private var times = StepTimes()
     private var skippedSteps = 0, skippedInARow = 0, reportedSynchronizations = 0
+    /// The first error an observer threw on this rank, not yet agreed on.
+    private var observerFailure: Error?
 
     /// A trainer of `model` by `optimizer` on `data`, evaluating on `evaluationData`.
     public init(model: M, optimizer: any Optimizer, data: any TrainingData<M.Batch>,
@@ -94,9 +96,11 @@ public final class Trainer<M: Model> {
                 step += 1
                 if loss.isFinite { lossSinceLog += loss; stepsSinceLog += 1 }
                 if step % plan.logInterval == 0 || step == plan.steps {
-                    let meanLoss = try communicator.allreduce([lossSinceLog / Double(max(1, stepsSinceLog))], operation: .sum)[0]
-                        / Double(communicator.size)
-                    report(step: step, epoch: epoch, loss: meanLoss, elapsed: monotonicSeconds() - start)
+                    // One allreduce carries the loss and whether any rank's observers failed.
+                    let sums = try communicator.allreduce([lossSinceLog / Double(max(1, stepsSinceLog)), observerFailure == nil ? 0 : 1],
+                                                          operation: .sum)
+                    try stopIfObserversFailed(onRanks: Int(sums[1]))
+                    report(step: step, epoch: epoch, loss: sums[0] / Double(communicator.size), elapsed: monotonicSeconds() - start)
                     (lossSinceLog, stepsSinceLog) = (0, 0)
                 }
                 if plan.evaluationInterval > 0 && step % plan.evaluationInterval == 0 {
@@ -112,7 +116,16 @@ public final class Trainer<M: Model> {
         }
         let summary = summarize(steps: step, epochs: epoch, wall: wall, evaluation: lastEvaluation)
         emit(.finished(summary))
+        try stopIfObserversFailed(onRanks: Int(try communicator.allreduce([observerFailure == nil ? Int32(0) : 1], operation: .sum)[0]))
         return summary
+    }
+
+    /// Throws on every rank when observers failed on `ranks` ranks: the failed ones their own
+    /// error, the others ``TrainingError/observerFailedElsewhere(ranks:)``.
+    private func stopIfObserversFailed(onRanks ranks: Int) throws {
+        guard ranks > 0 else { return }
+        if let observerFailure { throw observerFailure }
+        throw TrainingError.observerFailedElsewhere(ranks: ranks)
     }
 
     /// One step: batch, forward, backward, optimizer; returns this rank's mean loss.
@@ -178,7 +191,10 @@ public final class Trainer<M: Model> {
                                evaluation: evaluation ?? Evaluation(loss: .nan, accuracy: .nan, count: 0), times: times)
     }
 
+    /// Tells every observer; the first error is kept until the ranks next agree on failures.
     private func emit(_ event: TrainingEvent) {
-        for observer in observers { observer.observe(event) }
+        for observer in observers {
+            do { try observer.observe(event) } catch { observerFailure = observerFailure ?? error }
+        }
     }
 }

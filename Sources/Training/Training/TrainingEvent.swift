@@ -17,8 +17,10 @@ public enum TrainingEvent {
 
 /// Receives a trainer's events.
 public protocol TrainingObserver: AnyObject {
-    /// Called on the training thread after each event; keep it short.
-    func observe(_ event: TrainingEvent)
+    /// Called on the training thread after each event; keep it short. An error (a metrics
+    /// file that cannot be written, say) stops the run on every rank at the trainer's next
+    /// agreement: the next logged step, or the end of the run.
+    func observe(_ event: TrainingEvent) throws
 }
 
 /// Progress at a logged step.
