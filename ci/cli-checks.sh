@@ -65,6 +65,37 @@ expect "ranks keep their name after the OpenBLAS re-exec" zero "2 ranks named dl
     kill $launcher; wait $launcher 2>/dev/null
     for _ in $(seq 50); do pgrep -f -- "--steps 100000 --log-interval 100000" >/dev/null || break; sleep 0.2; done
     echo "$named ranks named dlion-train"'
+# fault SIGNAL SECONDS FLAGS…: starts 4 ranks, sends SIGNAL to the last of them once they train,
+# and prints how mpirun ended, whether within SECONDS of the signal, and whether any rank is left.
+fault() {
+    local signal=$1 limit=$2
+    shift 2
+    ci/mpirun -np 4 $train --synthetic --steps 100000 --log-interval 100000 --eval-interval 100000 "$@" 2>&1 &
+    local launcher=$! victim="" pid
+    for _ in $(seq 100); do
+        for pid in $(pgrep -f -- "--steps 100000 --log-interval 100000" || true); do
+            [[ "$(cat /proc/$pid/comm 2>/dev/null)" == dlion-train ]] && victim=$pid
+        done
+        [[ -n $victim && $(pgrep -c -f -- "--steps 100000 --log-interval 100000") -ge 5 ]] && break
+        sleep 0.2
+    done
+    sleep 2
+    local start=$(date +%s%N)
+    kill -"$signal" "$victim"
+    wait $launcher
+    local code=$? elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+    sleep 0.5
+    local left=$(pgrep -c -f -- "--steps 100000 --log-interval 100000" || true)
+    pkill -KILL -f -- "--steps 100000 --log-interval 100000" 2>/dev/null
+    echo "mpirun exit $code after $elapsed ms; ranks left: $left"
+    ((code != 0 && elapsed <= limit * 1000 && left == 0)) && echo "fault handled within $limit s"
+}
+export train
+export -f fault
+expect "a rank killed with SIGKILL ends the job within 10 s" zero "fault handled within 10 s" bash -c "fault KILL 10"
+expect "a stopped rank ends the job through the watchdog" zero "fault handled within 30 s" bash -c "fault STOP 30 --stall-timeout 5"
+expect "the watchdog says which step it waits in" zero "no step completed in 5 s; this rank is waiting in step" \
+    bash -c "fault STOP 30 --stall-timeout 5"
 expect "help explains the flags" zero "--batch-size" $train --help
 expect "bad flag" nonzero "--epochs must be at least 1" ci/mpirun -np 2 $train --epochs 0
 expect "unknown optimizer" nonzero "dlion-mavo" ci/mpirun -np 2 $train --optimizer sgd

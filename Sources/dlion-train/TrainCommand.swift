@@ -142,6 +142,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Progress display: line (redrawn in place), plain (one line per log), or auto (DLION_PROGRESS if set, else whether stdout is a terminal; ranks always see a terminal under mpirun, ci/mpirun sets DLION_PROGRESS).")
     var progress: ProgressChoice = .auto
 
+    @Option(help: "Seconds without a completed step after which a rank ends the job with MPI_Abort, saying which step it waits in (default: max(600, 20 × the median step); 0: never).")
+    var stallTimeout: Double?
+
     @Option(help: "BLAS threads per rank (default: max(1, cores ÷ ranks on this node)).")
     var blasThreads: Int?
 
@@ -163,6 +166,7 @@ struct TrainCommand: ParsableCommand {
         if let qsrAlpha, !(qsrAlpha > 0 && qsrAlpha.isFinite) { throw ValidationError("--qsr-alpha must be a positive number (got \(qsrAlpha))") }
         guard topkRatio > 0 && topkRatio <= 1 else { throw ValidationError("--topk-ratio must be in (0, 1] (got \(topkRatio))") }
         if let dgcWarmupSteps, dgcWarmupSteps < 0 { throw ValidationError("--dgc-warmup-steps must be ≥ 0") }
+        if let stallTimeout, !(stallTimeout >= 0 && stallTimeout.isFinite) { throw ValidationError("--stall-timeout must be a number of seconds ≥ 0") }
         if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
     }
 

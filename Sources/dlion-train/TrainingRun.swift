@@ -59,7 +59,8 @@ final class TrainingRun {
         let trainer = Trainer(model: model, optimizer: optimizer, data: batches,
                               evaluationData: EvaluationBatches(dataset: test, batchSize: model.maxBatch), communicator: world,
                               plan: TrainingPlan(steps: totalSteps, schedule: schedule, evaluationInterval: options.evalInterval,
-                                                 logInterval: options.logInterval))
+                                                 logInterval: options.logInterval,
+                                                 stallTimeout: options.stallTimeout.map { $0 == 0 ? .off : .seconds($0) } ?? .adaptive))
         if let reporter {
             trainer.observers.append(RunObserver(reporter: reporter, profile: options.profile,
                                                  synchronizationRule: (optimizer as? LocalAdamW)?.rule))

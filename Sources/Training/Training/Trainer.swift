@@ -13,16 +13,34 @@ public struct TrainingPlan: Sendable {
     /// Stop with ``TrainingError/diverged(step:skippedInARow:)`` after this many steps in a
     /// row are skipped for non-finite gradients.
     public var maxSkippedInARow: Int
+    /// When a rank gives up on a job that stopped making progress.
+    public var stallTimeout: StallTimeout
 
     /// A plan of `steps` steps on `schedule`.
     public init(steps: Int, schedule: LearningRateSchedule, evaluationInterval: Int = 0, logInterval: Int = 50,
-                maxSkippedInARow: Int = 20) {
+                maxSkippedInARow: Int = 20, stallTimeout: StallTimeout = .adaptive) {
         self.steps = steps
         self.schedule = schedule
         self.evaluationInterval = evaluationInterval
         self.logInterval = logInterval
         self.maxSkippedInARow = maxSkippedInARow
+        self.stallTimeout = stallTimeout
     }
+}
+
+/// How long a rank waits for a step to complete before it ends the job with `MPI_Abort`,
+/// reporting the step it is waiting in: the way out when another rank is stopped or its host
+/// is lost, which would otherwise leave every rank blocked in a collective forever.
+public enum StallTimeout: Sendable, Equatable {
+    /// max(10 minutes, 20 × the median step so far): generous for real runs.
+    case adaptive
+    /// A fixed number of seconds.
+    case seconds(Double)
+    /// Never: wait as long as MPI does.
+    case off
+
+    /// The floor of the adaptive timeout, in seconds.
+    public static let adaptiveMinimum = 600.0
 }
 
 /// The training loop: batch → forward → backward → optimizer step, the same on every rank,
@@ -62,6 +80,10 @@ public final class Trainer<M: Model> {
     private var skippedSteps = 0, skippedInARow = 0, reportedSynchronizations = 0
     /// The first error an observer threw on this rank, not yet agreed on.
     private var observerFailure: Error?
+    /// Ends the job if steps stop completing; nil with ``StallTimeout/off``.
+    private var watchdog: StallWatchdog?
+    /// The latest step durations, for the adaptive stall timeout.
+    private var stepSeconds: [Double] = []
 
     /// A trainer of `model` by `optimizer` on `data`, evaluating on `evaluationData`.
     public init(model: M, optimizer: any Optimizer, data: any TrainingData<M.Batch>,
@@ -86,14 +108,18 @@ public final class Trainer<M: Model> {
         BLAS.resetTimer()
         distributed?.communicator.resetTraffic()
         try communicator.barrier()
+        startWatchdog()
+        defer { watchdog?.stop() }
         let start = monotonicSeconds()
         var step = 0, epoch = 0
         var lossSinceLog = 0.0, stepsSinceLog = 0
         var lastEvaluation: Evaluation?
         while step < plan.steps {
             for stepInEpoch in 0..<data.stepsPerEpoch where step < plan.steps {
+                let stepStart = monotonicSeconds()
                 let loss = try trainStep(step: step, epoch: epoch, stepInEpoch: stepInEpoch)
                 step += 1
+                progressed(step: step, seconds: monotonicSeconds() - stepStart)
                 if loss.isFinite { lossSinceLog += loss; stepsSinceLog += 1 }
                 if step % plan.logInterval == 0 || step == plan.steps {
                     // One allreduce carries the loss and whether any rank's observers failed.
@@ -126,6 +152,27 @@ public final class Trainer<M: Model> {
         guard ranks > 0 else { return }
         if let observerFailure { throw observerFailure }
         throw TrainingError.observerFailedElsewhere(ranks: ranks)
+    }
+
+    private func startWatchdog() {
+        switch plan.stallTimeout {
+        case .off: watchdog = nil
+        case .adaptive: watchdog = StallWatchdog(rank: communicator.rank, timeout: StallTimeout.adaptiveMinimum)
+        case .seconds(let seconds): watchdog = StallWatchdog(rank: communicator.rank, timeout: seconds)
+        }
+    }
+
+    /// Tells the watchdog; every 50 steps the adaptive timeout follows the median step.
+    private func progressed(step: Int, seconds: Double) {
+        guard let watchdog else { return }
+        watchdog.completed(step: step)
+        guard plan.stallTimeout == .adaptive else { return }
+        stepSeconds.append(seconds)
+        if stepSeconds.count > 200 { stepSeconds.removeFirst(stepSeconds.count - 200) }
+        if step % 50 == 0 {
+            let median = stepSeconds.sorted()[stepSeconds.count / 2]
+            watchdog.setTimeout(max(StallTimeout.adaptiveMinimum, 20 * median))
+        }
     }
 
     /// One step: batch, forward, backward, optimizer; returns this rank's mean loss.
@@ -174,6 +221,7 @@ public final class Trainer<M: Model> {
     private func evaluate(step: Int, epoch: Int) throws -> Evaluation? {
         guard let evaluationData else { return nil }
         let result = try Evaluation.run(model: model, data: evaluationData, communicator: communicator)
+        watchdog?.completed(step: step)
         emit(.evaluation(EvaluationReport(step: step, epoch: epoch, evaluation: result)))
         return result
     }
