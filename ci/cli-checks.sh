@@ -96,6 +96,69 @@ expect "a rank killed with SIGKILL ends the job within 10 s" zero "fault handled
 expect "a stopped rank ends the job through the watchdog" zero "fault handled within 30 s" bash -c "fault STOP 30 --stall-timeout 5"
 expect "the watchdog says which step it waits in" zero "no step completed in 5 s; this rank is waiting in step" \
     bash -c "fault STOP 30 --stall-timeout 5"
+# Checkpoints: a stopped and resumed run ends exactly as the uninterrupted one.
+for optimizer in dlion-mavo dlion-avg global-lion global-adamw local-adamw terngrad dgc; do
+    expect "resume is exact: $optimizer at 2 ranks" zero "resume exact: $optimizer at 2 rank(s)" ci/resume-check.sh 2 "$optimizer"
+done
+expect "resume is exact: dlion-mavo at 4 ranks" zero "resume exact: dlion-mavo at 4 rank(s)" ci/resume-check.sh 4 dlion-mavo
+expect "resume is exact: local-adamw (constant H = 7) at 4 ranks" zero "resume exact: local-adamw at 4 rank(s)" \
+    ci/resume-check.sh 4 local-adamw --sync-rule constant --h-base 7
+expect "resume is exact: adamw at 1 rank" zero "resume exact: adamw at 1 rank(s)" ci/resume-check.sh 1 adamw
+ck=$work/checkpoints
+ci/mpirun -np 2 $train --synthetic --steps 20 --checkpoint-dir "$ck" --checkpoint-every 10 --keep-checkpoints 1 >/dev/null 2>&1
+expect "only the newest checkpoints are kept" zero "step-00000020" ls "$ck"
+expect "a checkpoint opens in NumPy (and safetensors where it installs)" zero "names and shapes ok" python3 - "$ck/step-00000020" <<'PY'
+import json, struct, subprocess, sys
+import numpy as np
+path = sys.argv[1] + "/model.safetensors"
+raw = open(path, "rb").read()
+length = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + length])
+shapes = {name: entry["shape"] for name, entry in header.items() if name != "__metadata__"}
+assert shapes == {"layer0.weight": [1024, 784], "layer0.bias": [1024], "layer1.weight": [1024, 1024], "layer1.bias": [1024],
+                  "layer2.weight": [10, 1024], "layer2.bias": [10]}, shapes
+start, end = header["layer0.weight"]["data_offsets"]
+weights = np.frombuffer(raw[8 + length + start: 8 + length + end], dtype="<f4").reshape(1024, 784)
+assert np.isfinite(weights).all() and 0.01 < np.abs(weights).max() < 1, weights
+assert header["__metadata__"]["step"] == "20" and header["__metadata__"]["--optimizer"] == "dlion-mavo"
+try:
+    import safetensors.numpy
+except ImportError:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "safetensors"], capture_output=True)
+try:
+    from safetensors.numpy import load_file
+    loaded = load_file(path)
+    assert {k: list(v.shape) for k, v in loaded.items()} == shapes and (loaded["layer0.weight"] == weights).all()
+    print("safetensors reads it too")
+except ImportError:
+    print("safetensors could not be installed here; NumPy only")
+print("names and shapes ok")
+PY
+expect "resume without a checkpoint" nonzero "no complete checkpoint in $work/empty to resume from" \
+    ci/mpirun -np 2 $train --synthetic --steps 20 --checkpoint-dir "$work/empty" --resume
+expect "resume with another rank count" nonzero "it was saved by 2 ranks, this run has 3" \
+    ci/mpirun -np 3 $train --synthetic --steps 20 --checkpoint-dir "$ck" --resume
+expect "resume with another model" nonzero "--hidden is 1024,1024 there, 64 here" \
+    ci/mpirun -np 2 $train --synthetic --steps 20 --hidden 64 --checkpoint-dir "$ck" --resume
+expect "resume with another optimizer" nonzero "--optimizer is dlion-mavo there, global-adamw here" \
+    ci/mpirun -np 2 $train --synthetic --steps 20 --optimizer global-adamw --checkpoint-dir "$ck" --resume
+cp -r "$ck" "$work/truncated" && truncate -s 1000 "$work/truncated/step-00000020/rank-00001.safetensors"
+expect "a truncated checkpoint, every rank says so" nonzero "(rank 0): error: restoring the checkpoint failed on 1 other rank(s)" \
+    ci/mpirun -np 2 $train --synthetic --steps 20 --checkpoint-dir "$work/truncated" --resume
+expect "the truncated file is named" nonzero "rank-00001.safetensors is damaged: tensor momentum's data_offsets lie outside" \
+    ci/mpirun -np 2 $train --synthetic --steps 20 --checkpoint-dir "$work/truncated" --resume
+cp -r "$ck" "$work/lying" && python3 - "$work/lying/step-00000020/model.safetensors" <<'PY'
+import struct, sys
+raw = bytearray(open(sys.argv[1], "rb").read())
+length = struct.unpack("<Q", raw[:8])[0]
+header = raw[8:8 + length].replace(b'"shape":[10]', b'"shape":[99]')
+open(sys.argv[1], "wb").write(raw[:8] + header + raw[8 + length:])
+PY
+expect "a header that lies about sizes" nonzero "layer2.bias's shape [99] does not match its 40 bytes" \
+    ci/mpirun -np 2 $train --synthetic --steps 20 --checkpoint-dir "$work/lying" --resume
+expect "an unwritable checkpoint directory" nonzero "cannot create directory /proc/" \
+    ci/mpirun -np 2 $train --synthetic --steps 20 --checkpoint-dir /proc/dlion-checkpoints
+expect "resume needs a directory" nonzero "--resume needs --checkpoint-dir" ci/mpirun -np 2 $train --synthetic --resume
 expect "help explains the flags" zero "--batch-size" $train --help
 expect "bad flag" nonzero "--epochs must be at least 1" ci/mpirun -np 2 $train --epochs 0
 expect "unknown optimizer" nonzero "dlion-mavo" ci/mpirun -np 2 $train --optimizer sgd

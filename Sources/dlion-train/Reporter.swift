@@ -13,10 +13,10 @@ final class Reporter {
     /// A reporter writing JSON lines to `metricsPath` when given, with a progress line redrawn
     /// in place when `progress` is "line" (or "auto" and the terminal is one). Throws when the
     /// metrics file cannot be created.
-    init(metricsPath: String?, progress: ProgressChoice) throws {
+    init(metricsPath: String?, progress: ProgressChoice, appending: Bool = false) throws {
         self.metricsPath = metricsPath
         if let metricsPath {
-            guard let file = fopen(metricsPath, "w") else {
+            guard let file = fopen(metricsPath, appending ? "a" : "w") else {
                 throw TrainingError.invalidConfiguration("cannot create the metrics file \(metricsPath): \(String(cString: strerror(errno)))")
             }
             metricsFile = file

@@ -142,6 +142,18 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Progress display: line (redrawn in place), plain (one line per log), or auto (DLION_PROGRESS if set, else whether stdout is a terminal; ranks always see a terminal under mpirun, ci/mpirun sets DLION_PROGRESS).")
     var progress: ProgressChoice = .auto
 
+    @Option(help: "Save checkpoints (safetensors: the model, each rank's optimizer state, the run's position) in this directory, which every rank must see.")
+    var checkpointDir: String?
+
+    @Option(help: "Save a checkpoint every N steps (and after the last step); 0: only after the last.")
+    var checkpointEvery = 0
+
+    @Option(help: "How many complete checkpoints to keep.")
+    var keepCheckpoints = 2
+
+    @Flag(help: "Resume from the newest complete checkpoint in --checkpoint-dir: the run ends as the uninterrupted one would have.")
+    var resume = false
+
     @Option(help: "Seconds without a completed step after which a rank ends the job with MPI_Abort, saying which step it waits in (default: max(600, 20 × the median step); 0: never).")
     var stallTimeout: Double?
 
@@ -166,6 +178,8 @@ struct TrainCommand: ParsableCommand {
         if let qsrAlpha, !(qsrAlpha > 0 && qsrAlpha.isFinite) { throw ValidationError("--qsr-alpha must be a positive number (got \(qsrAlpha))") }
         guard topkRatio > 0 && topkRatio <= 1 else { throw ValidationError("--topk-ratio must be in (0, 1] (got \(topkRatio))") }
         if let dgcWarmupSteps, dgcWarmupSteps < 0 { throw ValidationError("--dgc-warmup-steps must be ≥ 0") }
+        if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir, the directory to resume from") }
+        guard checkpointEvery >= 0, keepCheckpoints >= 1 else { throw ValidationError("--checkpoint-every must be ≥ 0 and --keep-checkpoints ≥ 1") }
         if let stallTimeout, !(stallTimeout >= 0 && stallTimeout.isFinite) { throw ValidationError("--stall-timeout must be a number of seconds ≥ 0") }
         if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
     }
@@ -184,6 +198,16 @@ struct TrainCommand: ParsableCommand {
          ("--warmup-steps", "\(warmupSteps)"), ("--schedule", schedule.rawValue), ("--seed", "\(seed)"),
          ("--synthetic", "\(synthetic)"), ("--eval-interval", "\(evalInterval)"), ("--log-interval", "\(logInterval)"),
          ("--profile", "\(profile)")]
+    }
+
+    /// What a checkpoint must have been saved with to be resumed by this run: the settings
+    /// every rank shares, less those that only change what is reported.
+    var checkpointConfiguration: [String: String] {
+        var configuration: [String: String] = [:]
+        for (name, value) in settingsEveryRankShares where !["--eval-interval", "--log-interval", "--profile"].contains(name) {
+            configuration[name] = value
+        }
+        return configuration
     }
 
     /// The hidden widths, validated.

@@ -24,14 +24,14 @@ final class TrainingRun {
         let threads = try Threads.shareNode(with: world, perRank: options.blasThreads)
 
         // Set-up that can fail on one rank only is agreed on before any rank goes further.
-        let (train, test, reporter) = try agreed { () throws -> (Dataset, Dataset, Reporter?) in
+        let (train, test, reporter) = try world.agreeOnSuccess("set-up") { () throws -> (Dataset, Dataset, Reporter?) in
             let (train, test) = try loadData()
-            let reporter = world.rank == 0 ? try Reporter(metricsPath: options.metrics, progress: options.progress) : nil
+            let reporter = world.rank == 0 ? try Reporter(metricsPath: options.metrics, progress: options.progress, appending: options.resume) : nil
             return (train, test, reporter)
         }
         let widths = [train.featureCount] + options.hiddenWidths + [train.classes]
         let communicator = try world.duplicate()
-        let (model, batches, schedule, totalSteps, peak, optimizer) = try agreed {
+        let (model, batches, schedule, totalSteps, peak, optimizer) = try world.agreeOnSuccess("set-up") {
             () throws -> (MLP, ShardedBatches, LearningRateSchedule, Int, Float, any Optimizer) in
             let model = try MLP(widths: widths, activation: options.activation, maxBatch: max(options.batchSize, 256), seed: options.seed)
             let batches = try ShardedBatches(dataset: train, rank: world.rank, ranks: world.size, batchSize: options.batchSize, seed: options.seed)
@@ -60,25 +60,23 @@ final class TrainingRun {
                               evaluationData: EvaluationBatches(dataset: test, batchSize: model.maxBatch), communicator: world,
                               plan: TrainingPlan(steps: totalSteps, schedule: schedule, evaluationInterval: options.evalInterval,
                                                  logInterval: options.logInterval,
-                                                 stallTimeout: options.stallTimeout.map { $0 == 0 ? .off : .seconds($0) } ?? .adaptive))
+                                                 stallTimeout: options.stallTimeout.map { $0 == 0 ? .off : .seconds($0) } ?? .adaptive,
+                                                 checkpointInterval: options.checkpointEvery))
+        var position = TrainerPosition()
+        if let directory = options.checkpointDir {
+            let checkpointer = Checkpointer(directory: directory, keep: options.keepCheckpoints,
+                                            configuration: options.checkpointConfiguration, communicator: world)
+            trainer.checkpointer = checkpointer
+            if options.resume {
+                position = try checkpointer.restoreLatest(arena: model.arena, optimizer: optimizer)
+                reporter?.say("resumed from \(checkpointer.path(step: position.step)) at step \(position.step) of \(totalSteps)")
+            }
+        }
         if let reporter {
             trainer.observers.append(RunObserver(reporter: reporter, profile: options.profile,
                                                  synchronizationRule: (optimizer as? LocalAdamW)?.rule))
         }
-        try trainer.run()
-    }
-
-    /// Runs set-up that can fail on one rank only, then agrees on every rank whether it
-    /// succeeded everywhere: a rank that failed throws its own error, the others say how
-    /// many failed, so no rank goes on to wait in a collective the failed ones never reach.
-    /// The body must make no collective call: a rank that failed would never reach it.
-    private func agreed<Value>(_ body: () throws -> Value) throws -> Value {
-        let outcome = Result<Value, Error> { try body() }
-        let failed = if case .failure = outcome { Int32(1) } else { Int32(0) }
-        let failures = try world.allreduce([failed], operation: .sum)[0]
-        let value = try outcome.get()
-        if failures > 0 { throw TrainingError.invalidConfiguration("set-up failed on \(failures) other rank(s); see their messages") }
-        return value
+        try trainer.run(from: position)
     }
 
     private func loadData() throws -> (Dataset, Dataset) {

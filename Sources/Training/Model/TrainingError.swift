@@ -10,6 +10,12 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case datasetCorrupt(path: String, reason: String)
     /// A configuration value is out of range or contradicts another.
     case invalidConfiguration(String)
+    /// A checkpoint file is unreadable, truncated or inconsistent.
+    case checkpointCorrupt(path: String, reason: String)
+    /// A checkpoint does not fit this run (another model, optimizer or rank count).
+    case checkpointMismatch(path: String, reason: String)
+    /// Something failed on `ranks` other ranks (their errors say why); this rank stopped too.
+    case failedElsewhere(ranks: Int, what: String)
     /// A file could not be written (a full disk, a closed pipe, `/dev/full`).
     case writeFailed(path: String, reason: String)
     /// An observer failed on other ranks (their errors say why); this rank stopped too.
@@ -31,6 +37,12 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "dataset file \(path) is not a valid IDX file: \(reason). Reinstall it (apt-get install --reinstall dataset-fashion-mnist) or pass --synthetic"
         case .invalidConfiguration(let reason):
             return reason
+        case .checkpointCorrupt(let path, let reason):
+            return "checkpoint \(path) is damaged: \(reason); resume from an earlier checkpoint (the directory keeps the last --keep-checkpoints)"
+        case .checkpointMismatch(let path, let reason):
+            return "checkpoint \(path) does not fit this run: \(reason)"
+        case .failedElsewhere(let ranks, let what):
+            return "\(what) failed on \(ranks) other rank(s); see their messages"
         case .writeFailed(let path, let reason):
             return "cannot write \(path): \(reason); what was written before is intact, free space or choose another file"
         case .observerFailedElsewhere(let ranks):

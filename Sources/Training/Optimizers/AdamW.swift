@@ -28,6 +28,8 @@ public final class AdamW: Optimizer {
 
     public var state: OptimizerState { OptimizerState(buffers: [firstMoment, secondMoment], scalars: ["steps": steps]) }
 
+    public func restore(scalars: [String: Int]) throws { steps = try OptimizerState.scalar("steps", in: scalars) }
+
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {
         guard allFinite(UnsafeBufferPointer(gradients)) else { return false }

@@ -10,6 +10,8 @@ public protocol GradientCompressor: AnyObject {
     var name: String { get }
     /// What the compressor keeps on this rank between exchanges (residuals, accumulators).
     var state: OptimizerState { get }
+    /// Sets the scalars of ``state`` to saved values.
+    func restore(scalars: [String: Int]) throws
     /// Overwrites `gradient` (this rank's) with the mean of all ranks' decoded gradients.
     /// Collective.
     func exchange(_ gradient: UnsafeMutableBufferPointer<Float>, step: Int, communicator: Communicator) throws
@@ -36,6 +38,12 @@ public final class CompressedGradientAdamW: DistributedOptimizer {
 
     public var state: OptimizerState {
         OptimizerState(scalars: ["exchanges": steps]).merging(local.state, prefix: "adamw").merging(compressor.state, prefix: compressor.name)
+    }
+
+    public func restore(scalars: [String: Int]) throws {
+        steps = try OptimizerState.scalar("exchanges", in: scalars)
+        try local.restore(scalars: OptimizerState.scalars(scalars, under: "adamw"))
+        try compressor.restore(scalars: OptimizerState.scalars(scalars, under: compressor.name))
     }
 
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
@@ -66,6 +74,10 @@ public final class TernGrad: GradientCompressor {
 
     /// The coin generator's position; no buffers.
     public var state: OptimizerState { OptimizerState(scalars: ["random_state": Int(truncatingIfNeeded: random.state)]) }
+
+    public func restore(scalars: [String: Int]) throws {
+        random.state = UInt64(truncatingIfNeeded: try OptimizerState.scalar("random_state", in: scalars))
+    }
 
     public func exchange(_ gradient: UnsafeMutableBufferPointer<Float>, step: Int, communicator: Communicator) throws {
         let count = gradient.count
@@ -160,6 +172,9 @@ public final class DGC: GradientCompressor {
     }
 
     public var state: OptimizerState { OptimizerState(buffers: [corrected, accumulated]) }
+
+    /// DGC keeps no scalars.
+    public func restore(scalars: [String: Int]) throws {}
 
     /// The fraction sent at `step`.
     public func fraction(at step: Int) -> Float {

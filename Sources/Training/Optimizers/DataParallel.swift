@@ -18,7 +18,14 @@ public final class DataParallel: DistributedOptimizer {
         self.name = "global-\(base.name)"
     }
 
-    public var state: OptimizerState { base.state }
+    public var state: OptimizerState {
+        OptimizerState(scalars: ["communication_rounds": communicationRounds]).merging(base.state, prefix: base.name)
+    }
+
+    public func restore(scalars: [String: Int]) throws {
+        communicationRounds = try OptimizerState.scalar("communication_rounds", in: scalars)
+        try base.restore(scalars: OptimizerState.scalars(scalars, under: base.name))
+    }
 
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {

@@ -43,7 +43,13 @@ public final class DistributedLion: DistributedOptimizer {
     }
 
     public var state: OptimizerState {
-        OptimizerState(buffers: [momentum], scalars: ["sign_allreduce_calls": Int(truncatingIfNeeded: signs.calls)])
+        OptimizerState(buffers: [momentum], scalars: ["sign_allreduce_calls": Int(truncatingIfNeeded: signs.calls),
+                                                      "communication_rounds": communicationRounds])
+    }
+
+    public func restore(scalars: [String: Int]) throws {
+        signs.calls = UInt64(truncatingIfNeeded: try OptimizerState.scalar("sign_allreduce_calls", in: scalars))
+        communicationRounds = try OptimizerState.scalar("communication_rounds", in: scalars)
     }
 
     /// One step on flat buffers: a finite check on every rank first, then the momentum is

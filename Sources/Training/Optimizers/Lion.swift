@@ -22,6 +22,9 @@ public final class Lion: Optimizer {
 
     public var state: OptimizerState { OptimizerState(buffers: [momentum]) }
 
+    /// Lion has no scalars.
+    public func restore(scalars: [String: Int]) throws {}
+
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {
         guard allFinite(UnsafeBufferPointer(gradients)) else { return false }

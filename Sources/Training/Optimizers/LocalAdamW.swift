@@ -78,8 +78,10 @@ public final class LocalAdamW: DistributedOptimizer {
     public let averageMoments: Bool
     /// Every synchronization so far.
     public private(set) var synchronizations: [Synchronization] = []
-    /// One per synchronization.
-    public var communicationRounds: Int { synchronizations.count }
+    /// One per synchronization, those before a restore included.
+    public var communicationRounds: Int { restoredRounds + synchronizations.count }
+    /// Synchronizations of the run before its state was restored from a checkpoint.
+    private var restoredRounds = 0
 
     private let local: AdamW
     private let schedule: LearningRateSchedule
@@ -108,8 +110,21 @@ public final class LocalAdamW: DistributedOptimizer {
 
     public var state: OptimizerState {
         OptimizerState(scalars: ["step": step, "round_left": roundLeft, "round_steps": round.steps, "round_capped": round.capped ? 1 : 0,
-                                 "synchronizations": synchronizations.count])
+                                 "communication_rounds": communicationRounds])
             .merging(local.state, prefix: "adamw")
+    }
+
+    /// Only between rounds: within one, every rank trains its own replica.
+    public var replicasAgree: Bool { roundLeft == 0 }
+
+    /// Restores the round in progress; ``synchronizations`` lists only those after it.
+    public func restore(scalars: [String: Int]) throws {
+        step = try OptimizerState.scalar("step", in: scalars)
+        roundLeft = try OptimizerState.scalar("round_left", in: scalars)
+        round = (try OptimizerState.scalar("round_steps", in: scalars), try OptimizerState.scalar("round_capped", in: scalars) != 0)
+        restoredRounds = try OptimizerState.scalar("communication_rounds", in: scalars)
+        synchronizations = []
+        try local.restore(scalars: OptimizerState.scalars(scalars, under: "adamw"))
     }
 
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,

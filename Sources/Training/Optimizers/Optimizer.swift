@@ -9,6 +9,9 @@ public protocol Optimizer: AnyObject {
     var name: String { get }
     /// What the optimizer keeps on this rank between steps, named for checkpoints.
     var state: OptimizerState { get }
+    /// Sets the scalars of ``state`` to saved values (the buffers restore themselves through
+    /// ``StateBuffer/restore(from:)``); throws when one is missing.
+    func restore(scalars: [String: Int]) throws
     /// Applies one step at `learningRate`; returns whether it was applied (not skipped for
     /// non-finite gradients). `gradients` may be overwritten.
     func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
@@ -48,9 +51,16 @@ public protocol DistributedOptimizer: Optimizer {
     /// The synchronizations so far, for optimizers that train locally between them (Local
     /// AdamW); empty for those that exchange every step.
     var synchronizations: [Synchronization] { get }
+    /// Whether every rank's parameters are the same now: always for the optimizers that
+    /// exchange every step, only right after a synchronization for Local AdamW. A checkpoint
+    /// saves each rank's own parameters when they are not.
+    var replicasAgree: Bool { get }
 }
 
 extension DistributedOptimizer {
+    /// Always: the ranks apply the same update every step.
+    public var replicasAgree: Bool { true }
+
     /// None: this optimizer exchanges every step.
     public var synchronizations: [Synchronization] { [] }
 }

@@ -71,6 +71,21 @@ public struct OptimizerState {
     /// Bytes the buffers hold.
     public var bytes: Int { buffers.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } }
 
+    /// The scalars of `prefix` (as ``merging(_:prefix:)`` named them), without the prefix.
+    static func scalars(_ scalars: [String: Int], under prefix: String) -> [String: Int] {
+        var result: [String: Int] = [:]
+        for (name, value) in scalars where name.hasPrefix(prefix + ".") { result[String(name.dropFirst(prefix.count + 1))] = value }
+        return result
+    }
+
+    /// The scalar `name` of a saved state; throws when the state lacks it.
+    static func scalar(_ name: String, in scalars: [String: Int]) throws -> Int {
+        guard let value = scalars[name] else {
+            throw TrainingError.invalidConfiguration("the saved optimizer state lacks the scalar '\(name)'; it was saved by another optimizer")
+        }
+        return value
+    }
+
     /// This state and `other`'s, their names prefixed with `prefix` and a dot.
     func merging(_ other: OptimizerState, prefix: String) -> OptimizerState {
         var scalars = self.scalars

@@ -15,16 +15,20 @@ public struct TrainingPlan: Sendable {
     public var maxSkippedInARow: Int
     /// When a rank gives up on a job that stopped making progress.
     public var stallTimeout: StallTimeout
+    /// Save a checkpoint every this many steps (and after the last), when the trainer has a
+    /// ``Trainer/checkpointer``; 0 saves only after the last step.
+    public var checkpointInterval: Int
 
     /// A plan of `steps` steps on `schedule`.
     public init(steps: Int, schedule: LearningRateSchedule, evaluationInterval: Int = 0, logInterval: Int = 50,
-                maxSkippedInARow: Int = 20, stallTimeout: StallTimeout = .adaptive) {
+                maxSkippedInARow: Int = 20, stallTimeout: StallTimeout = .adaptive, checkpointInterval: Int = 0) {
         self.steps = steps
         self.schedule = schedule
         self.evaluationInterval = evaluationInterval
         self.logInterval = logInterval
         self.maxSkippedInARow = maxSkippedInARow
         self.stallTimeout = stallTimeout
+        self.checkpointInterval = checkpointInterval
     }
 }
 
@@ -73,6 +77,8 @@ public final class Trainer<M: Model> {
     public let plan: TrainingPlan
     /// Who hears the events.
     public var observers: [any TrainingObserver] = []
+    /// Where checkpoints go, if anywhere (``TrainingPlan/checkpointInterval``).
+    public var checkpointer: Checkpointer?
 
     /// The optimizer as one that communicates, if it does.
     private let distributed: (any DistributedOptimizer)?
@@ -97,11 +103,13 @@ public final class Trainer<M: Model> {
         self.plan = plan
     }
 
-    /// Trains for the plan's steps; returns the summary (also sent to observers as
-    /// ``TrainingEvent/finished(_:)``). Throws on every rank alike when training diverges or
-    /// a collective fails.
+    /// Trains for the plan's steps, or the steps left after `position` (a run restored from a
+    /// checkpoint: ``Checkpointer/restoreLatest(arena:optimizer:)``), and returns the summary
+    /// (also sent to observers as ``TrainingEvent/finished(_:)``). Throws on every rank alike
+    /// when training diverges or a collective fails. A resumed run ends with the parameters,
+    /// optimizer state and evaluations of the run that was never stopped.
     @discardableResult
-    public func run() throws -> TrainingSummary {
+    public func run(from position: TrainerPosition = TrainerPosition()) throws -> TrainingSummary {
         guard plan.steps > 0, plan.logInterval > 0, plan.evaluationInterval >= 0, data.stepsPerEpoch > 0 else {
             throw TrainingError.invalidConfiguration("a training plan needs at least one step, a log interval of at least 1 and data of at least one step per epoch (got \(plan.steps) steps, log interval \(plan.logInterval), \(data.stepsPerEpoch) steps per epoch)")
         }
@@ -111,11 +119,17 @@ public final class Trainer<M: Model> {
         startWatchdog()
         defer { watchdog?.stop() }
         let start = monotonicSeconds()
-        var step = 0, epoch = 0
-        var lossSinceLog = 0.0, stepsSinceLog = 0
+        var step = position.step, epoch = position.step / data.stepsPerEpoch
+        var (lossSinceLog, stepsSinceLog) = (position.lossSinceLog, position.stepsSinceLog)
+        (skippedSteps, skippedInARow) = (position.skippedSteps, position.skippedInARow)
         var lastEvaluation: Evaluation?
+        // Stopped right at the end of an epoch: its evaluation comes first, as it did then.
+        if step > 0 && step % data.stepsPerEpoch == 0 && plan.evaluationInterval == 0 && step < plan.steps {
+            lastEvaluation = try evaluate(step: step, epoch: epoch)
+        }
+        var firstStepInEpoch = step % data.stepsPerEpoch
         while step < plan.steps {
-            for stepInEpoch in 0..<data.stepsPerEpoch where step < plan.steps {
+            for stepInEpoch in firstStepInEpoch..<data.stepsPerEpoch where step < plan.steps {
                 let stepStart = monotonicSeconds()
                 let loss = try trainStep(step: step, epoch: epoch, stepInEpoch: stepInEpoch)
                 step += 1
@@ -132,7 +146,15 @@ public final class Trainer<M: Model> {
                 if plan.evaluationInterval > 0 && step % plan.evaluationInterval == 0 {
                     lastEvaluation = try evaluate(step: step, epoch: epoch)
                 }
+                if let checkpointer, step == plan.steps || (plan.checkpointInterval > 0 && step % plan.checkpointInterval == 0) {
+                    var now = TrainerPosition()
+                    (now.step, now.skippedSteps, now.skippedInARow) = (step, skippedSteps, skippedInARow)
+                    (now.lossSinceLog, now.stepsSinceLog) = (lossSinceLog, stepsSinceLog)
+                    try checkpointer.save(arena: model.arena, optimizer: optimizer, position: now)
+                    watchdog?.completed(step: step)
+                }
             }
+            firstStepInEpoch = 0
             epoch += 1
             if plan.evaluationInterval == 0 && step < plan.steps { lastEvaluation = try evaluate(step: step, epoch: epoch) }
         }
