@@ -104,6 +104,7 @@ expect "resume is exact: dlion-mavo at 4 ranks" zero "resume exact: dlion-mavo a
 expect "resume is exact: local-adamw (constant H = 7) at 4 ranks" zero "resume exact: local-adamw at 4 rank(s)" \
     ci/resume-check.sh 4 local-adamw --sync-rule constant --h-base 7
 expect "resume is exact: adamw at 1 rank" zero "resume exact: adamw at 1 rank(s)" ci/resume-check.sh 1 adamw
+expect "a killed run resumes to the uninterrupted result" zero "ended identical to the uninterrupted run" ci/kill-resume-check.sh
 ck=$work/checkpoints
 ci/mpirun -np 2 $train --synthetic --steps 20 --checkpoint-dir "$ck" --checkpoint-every 10 --keep-checkpoints 1 >/dev/null 2>&1
 expect "only the newest checkpoints are kept" zero "step-00000020" ls "$ck"
