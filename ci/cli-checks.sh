@@ -7,7 +7,7 @@ train=.build/release/dlion-train
 passed=0
 failed=0
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'umount "$work/full" 2>/dev/null; rm -rf "$work"' EXIT
 
 # expect NAME STATUS(zero|nonzero) TEXT COMMAND…: runs COMMAND (60 s at most) and checks
 # its exit status and that its output contains TEXT.
@@ -159,6 +159,19 @@ expect "a header that lies about sizes" nonzero "layer2.bias's shape [99] does n
     ci/mpirun -np 2 $train --synthetic --steps 20 --checkpoint-dir "$work/lying" --resume
 expect "an unwritable checkpoint directory" nonzero "cannot create directory /proc/" \
     ci/mpirun -np 2 $train --synthetic --steps 20 --checkpoint-dir /proc/dlion-checkpoints
+# A checkpoint directory that fills up: every rank fails, and the checkpoints before are intact.
+full=$work/full
+mkdir -p "$full"
+if mount -t tmpfs -o size=60m tmpfs "$full" 2>/dev/null; then
+    expect "a full checkpoint directory stops every rank, naming the file" nonzero "safetensors: cannot write: No space left on device" \
+        ci/mpirun -np 2 $train --synthetic --steps 30 --checkpoint-every 10 --checkpoint-dir "$full/ck"
+    mkdir -p "$work/survivor" && cp -r "$full/ck/step-00000020" "$work/survivor/"
+    expect "the checkpoint before the full disk resumes" zero "resumed from $work/survivor/step-00000020 at step 20" \
+        ci/mpirun -np 2 $train --synthetic --steps 30 --checkpoint-every 10 --checkpoint-dir "$work/survivor" --resume
+    umount "$full"
+else
+    echo "skip cli: a full checkpoint directory (no tmpfs can be mounted here)"
+fi
 expect "resume needs a directory" nonzero "--resume needs --checkpoint-dir" ci/mpirun -np 2 $train --synthetic --resume
 expect "help explains the flags" zero "--batch-size" $train --help
 expect "bad flag" nonzero "--epochs must be at least 1" ci/mpirun -np 2 $train --epochs 0

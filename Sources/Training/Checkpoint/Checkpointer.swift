@@ -74,7 +74,10 @@ public final class Checkpointer {
         try communicator.agreeOnSuccess("preparing the checkpoint directory") {
             guard communicator.rank == 0 else { return }
             try Files.makeDirectory(directory)
-            Files.removeDirectory(partial)
+            // Left by a save that failed (a full disk, a killed rank): their space is needed.
+            for name in Files.names(in: directory) ?? [] where name.hasPrefix(".step-") && name.hasSuffix(".partial") {
+                Files.removeDirectory("\(directory)/\(name)")
+            }
             try Files.makeDirectory(partial)
         }
         try communicator.agreeOnSuccess("writing the checkpoint") {
