@@ -10,9 +10,10 @@ final class Reporter {
     private let interactive: Bool
     private var lineOpen = false
 
-    /// A reporter writing JSON lines to `metricsPath` when given, with a progress line redrawn
-    /// in place when `progress` is "line" (or "auto" and the terminal is one). Throws when the
-    /// metrics file cannot be created.
+    /// A reporter writing JSON lines to `metricsPath` when given (after what it holds when
+    /// `appending`, as a resumed run does), with a progress line redrawn in place when
+    /// `progress` is "line" (or "auto" and the terminal is one). Throws when the metrics file
+    /// cannot be created.
     init(metricsPath: String?, progress: ProgressChoice, appending: Bool = false) throws {
         self.metricsPath = metricsPath
         if let metricsPath {

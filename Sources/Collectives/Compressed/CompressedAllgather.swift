@@ -6,11 +6,9 @@ extension Communicator {
     ///
     /// The corresponding MPI function is `MPI_Allgather`.
     public func allgather(_ codes: PackedCodes) throws -> [PackedCodes] {
-        let call = "allgather(PackedCodes)"
-        try MPI.requireRunning(call)
-        try agree(call, Agreement(problem: nil, values: [AgreedValue(name: "code count", value: codes.count),
-                                                         AgreedValue(name: "bits per code", value: codes.bitsPerCode)]))
-        let gathered = try allgather(codes.words, agreeing: nil)
+        let gathered = try perform("allgather(PackedCodes)", agreeing: Agreement(values: [
+            AgreedValue(name: "code count", value: codes.count), AgreedValue(name: "bits per code", value: codes.bitsPerCode),
+        ]), payload: nil) { try allgather(codes.words, agreeing: nil) }
         let stride = codes.words.count
         return (0..<size).map { rank in
             PackedCodes(count: codes.count, bitsPerCode: codes.bitsPerCode, words: gathered[rank * stride ..< (rank + 1) * stride])
@@ -22,10 +20,9 @@ extension Communicator {
     ///
     /// The corresponding MPI function is `MPI_Allgather`.
     public func allgather(_ signs: PackedSigns) throws -> [PackedSigns] {
-        let call = "allgather(PackedSigns)"
-        try MPI.requireRunning(call)
-        try agree(call, Agreement(problem: nil, values: [AgreedValue(name: "coordinate count", value: signs.count)]))
-        let gathered = try allgather(signs.words, agreeing: nil)
+        let gathered = try perform("allgather(PackedSigns)",
+                                   agreeing: Agreement(values: [AgreedValue(name: "coordinate count", value: signs.count)]),
+                                   payload: nil) { try allgather(signs.words, agreeing: nil) }
         let stride = signs.words.count
         return (0..<size).map { rank in
             var received = PackedSigns(count: signs.count)
@@ -41,13 +38,13 @@ extension Communicator {
     ///
     /// The corresponding MPI functions are `MPI_Allgather` and `MPI_Allgatherv`.
     public func allgather(_ sparse: SparseVector) throws -> [SparseVector] {
-        let call = "allgather(SparseVector)"
-        try MPI.requireRunning(call)
         let outOfRange = sparse.indices.first { Int($0) >= sparse.length }
-        try agree(call, Agreement(problem: outOfRange.map { "index \($0) is outside the vector's length \(sparse.length)" },
-                                  values: [AgreedValue(name: "dense length", value: sparse.length)]))
         let pairs = zip(sparse.indices, sparse.values).map { UInt64($0) << 32 | UInt64($1.bitPattern) }
-        let (gathered, counts) = try pairs.withUnsafeBufferPointer { try allgatherv($0, agreeing: nil) }
+        let (gathered, counts) = try perform("allgather(SparseVector)", agreeing: Agreement(
+            problem: outOfRange.map { "index \($0) is outside the vector's length \(sparse.length)" },
+            values: [AgreedValue(name: "dense length", value: sparse.length)]), payload: nil) {
+            try pairs.withUnsafeBufferPointer { try allgatherv($0, agreeing: nil) }
+        }
         var start = 0
         return counts.map { count in
             let slice = gathered[start ..< start + count]

@@ -16,27 +16,28 @@ extension Communicator {
             if let localProblem { throw CollectiveError.invalidArgument(call: call, reason: localProblem) }
             return
         }
-        var summary = [Int64](repeating: 0, count: 1 + 2 * values.count)
-        summary[0] = localProblem == nil ? 0 : Int64(size - rank)
-        for (index, agreed) in values.enumerated() {
-            summary[1 + 2 * index] = Int64(agreed.value)
-            summary[2 + 2 * index] = -Int64(agreed.value)
-        }
-        try summary.withUnsafeMutableBufferPointer { buffer in
-            try check(MPI_Allreduce(MPI_IN_PLACE, buffer.baseAddress, Int32(buffer.count),
-                                    MPI_INT64_T, MPI_MAX, handle), "MPI_Allreduce")
-        }
+        // The first range's top is N − (the lowest rank with a problem), or 0 when none has one.
+        let ranges = try rangesAcrossRanks([localProblem == nil ? 0 : Int64(size - rank)] + values.map { Int64($0.value) })
         if let localProblem { throw CollectiveError.invalidArgument(call: call, reason: localProblem) }
-        if summary[0] > 0 { throw CollectiveError.rejectedOnOtherRank(call: call, rank: size - Int(summary[0])) }
-        for (index, agreed) in values.enumerated() {
-            let largest = summary[1 + 2 * index]
-            let smallest = -summary[2 + 2 * index]
-            if largest != smallest {
-                throw CollectiveError.mismatchAcrossRanks(
-                    call: call,
-                    reason: "the \(agreed.name) ranges from \(smallest) to \(largest) across ranks (this rank: \(agreed.value))")
-            }
+        if ranges[0].upperBound > 0 { throw CollectiveError.rejectedOnOtherRank(call: call, rank: size - Int(ranges[0].upperBound)) }
+        for (agreed, range) in zip(values, ranges.dropFirst()) where range.lowerBound != range.upperBound {
+            throw CollectiveError.mismatchAcrossRanks(
+                call: call,
+                reason: "the \(agreed.name) ranges from \(range.lowerBound) to \(range.upperBound) across ranks (this rank: \(agreed.value))")
         }
+    }
+
+    /// The smallest and largest of each of `values` over every rank, from one `MPI_Allreduce`
+    /// (`MPI_MAX` of each value and its negation); control traffic, not counted. No value may
+    /// be `Int64.min`.
+    ///
+    /// The corresponding MPI function is `MPI_Allreduce`.
+    func rangesAcrossRanks(_ values: [Int64]) throws -> [ClosedRange<Int64>] {
+        var extremes = values.flatMap { [$0, -$0] }
+        try extremes.withUnsafeMutableBufferPointer { buffer in
+            try check(MPI_Allreduce(MPI_IN_PLACE, buffer.baseAddress, Int32(buffer.count), MPI_INT64_T, MPI_MAX, handle), "MPI_Allreduce")
+        }
+        return values.indices.map { -extremes[2 * $0 + 1] ... extremes[2 * $0] }
     }
 }
 

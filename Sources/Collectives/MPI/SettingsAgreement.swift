@@ -5,21 +5,16 @@ extension Communicator {
     /// otherwise train on silently, or hang on. The error names each setting that differs and
     /// every rank's value of it.
     ///
-    /// One `MPI_Allreduce` of two 62-bit digests per setting; only when some differ, one
-    /// `MPI_Allgatherv` per differing setting to name the values.
+    /// One `MPI_Allreduce` of a 62-bit digest per setting (its range over the ranks); only
+    /// when some differ, one `MPI_Allgatherv` per differing setting to name the values.
     ///
     /// The corresponding MPI functions are `MPI_Allreduce` and `MPI_Allgatherv`.
     public func requireSameSettings(_ settings: [(name: String, value: String)]) throws {
         let call = "requireSameSettings"
-        guard size > 1 else { return try MPI.requireRunning(call) }
-        var digests = [Int64](repeating: 0, count: 2 * settings.count)
-        for (index, setting) in settings.enumerated() {
-            let digest = Int64(bitPattern: fnv1a("\(setting.name)=\(setting.value)") >> 2)
-            digests[2 * index] = digest
-            digests[2 * index + 1] = -digest
-        }
-        let agreed = try allreduce(digests, operation: .max)
-        let differing = settings.indices.filter { agreed[2 * $0] != -agreed[2 * $0 + 1] }
+        try MPI.requireRunning(call)
+        guard size > 1 else { return }
+        let ranges = try rangesAcrossRanks(settings.map { Int64(bitPattern: fnv1a("\($0.name)=\($0.value)") >> 2) })
+        let differing = settings.indices.filter { ranges[$0].lowerBound != ranges[$0].upperBound }
         guard !differing.isEmpty else { return }
         var lines: [String] = []
         for index in differing {

@@ -117,8 +117,6 @@ public final class SignAllreduce {
     @usableFromInline
     func exchange(count: Int, sinkCount: Int, sourceProblem: String?, nonFinite: NonFiniteInput,
                   pack: Pack, unpack: Unpack) throws -> Bool {
-        let call = "SignAllreduce.allreduce"
-        try MPI.requireRunning(call)
         let problem: String?
         if let sourceProblem {
             problem = sourceProblem
@@ -129,21 +127,24 @@ public final class SignAllreduce {
         } else {
             problem = nil
         }
-        try communicator.agree(call, Agreement(problem: problem, values: [
+        let agreement = Agreement(problem: problem, values: [
             AgreedValue(name: "coordinate count", value: count),
             AgreedValue(name: "reduction (1 vote/tie-break, 2 vote/zero ties, 3 average)", value: reduction.code),
             AgreedValue(name: "segment length", value: segmentLength),
             AgreedValue(name: "non-finite policy (1 vote, 2 skip)", value: nonFinite.code),
-        ]))
-        calls &+= 1
-        let plan = SegmentPlan(count: count, ranks: communicator.size, segmentLength: segmentLength,
-                               resultPlanes: reduction.resultPlanes(ranks: communicator.size))
-        guard !plan.segments.isEmpty else { return true }
-        let workspace = self.workspace(for: plan)
-        let finite = packAll(pack, words: workspace.send.storage.baseAddress!, plan: plan)
-        if nonFinite == .skip, try !communicator.holdsOnEveryRank(finite) { return false }
-        try exchange(plan, unpack: unpack, workspace: workspace)
-        return true
+        ])
+        // The bytes are counted by the alltoalls and allgathers inside.
+        return try communicator.perform("SignAllreduce.allreduce", agreeing: agreement, payload: nil) {
+            calls &+= 1
+            let plan = SegmentPlan(count: count, ranks: communicator.size, segmentLength: segmentLength,
+                                   resultPlanes: reduction.resultPlanes(ranks: communicator.size))
+            guard !plan.segments.isEmpty else { return true }
+            let workspace = self.workspace(for: plan)
+            let finite = packAll(pack, words: workspace.send.storage.baseAddress!, plan: plan)
+            if nonFinite == .skip, try !communicator.holdsOnEveryRank(finite) { return false }
+            try exchange(plan, unpack: unpack, workspace: workspace)
+            return true
+        }
     }
 
     /// The bytes one call sends from each rank (and receives at each rank) for `count`

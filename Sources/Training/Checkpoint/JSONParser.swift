@@ -1,24 +1,12 @@
 /// A JSON value as the safetensors header uses them: objects keep their key order, numbers
 /// must be integers.
-enum JSONValue: Equatable {
+enum JSONValue {
     case object([(String, JSONValue)])
     case array([JSONValue])
     case string(String)
     case integer(Int)
     case boolean(Bool)
     case null
-
-    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
-        switch (lhs, rhs) {
-        case (.object(let a), .object(let b)): return a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        case (.array(let a), .array(let b)): return a == b
-        case (.string(let a), .string(let b)): return a == b
-        case (.integer(let a), .integer(let b)): return a == b
-        case (.boolean(let a), .boolean(let b)): return a == b
-        case (.null, .null): return true
-        default: return false
-        }
-    }
 }
 
 /// Parses the JSON of a safetensors header: strict, nesting at most 64 deep, every failure an

@@ -56,12 +56,11 @@ public struct SafeTensors: Equatable {
         withUnsafeBytes(of: UInt64(header.count).littleEndian) { file.append(contentsOf: $0) }
         file.append(contentsOf: header)
         for tensor in tensors {
-            tensor.values.withUnsafeBytes { raw in
-                for index in stride(from: 0, to: raw.count, by: 4) {   // little-endian on any host
-                    let bits = raw.loadUnaligned(fromByteOffset: index, as: UInt32.self).littleEndian
-                    withUnsafeBytes(of: bits) { file.append(contentsOf: $0) }
-                }
-            }
+            #if _endian(little)
+            tensor.values.withUnsafeBytes { file.append(contentsOf: $0) }
+            #else
+            for value in tensor.values { withUnsafeBytes(of: value.bitPattern.littleEndian) { file.append(contentsOf: $0) } }
+            #endif
         }
         return file
     }

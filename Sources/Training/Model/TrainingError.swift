@@ -18,8 +18,6 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case failedElsewhere(ranks: Int, what: String)
     /// A file could not be written (a full disk, a closed pipe, `/dev/full`).
     case writeFailed(path: String, reason: String)
-    /// An observer failed on other ranks (their errors say why); this rank stopped too.
-    case observerFailedElsewhere(ranks: Int)
     /// Too many consecutive steps had non-finite gradients on some rank.
     case diverged(step: Int, skippedInARow: Int)
 
@@ -45,8 +43,6 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "\(what) failed on \(ranks) other rank(s); see their messages"
         case .writeFailed(let path, let reason):
             return "cannot write \(path): \(reason); what was written before is intact, free space or choose another file"
-        case .observerFailedElsewhere(let ranks):
-            return "reporting failed on \(ranks) other rank(s) (their messages say why); every rank stopped"
         case .diverged(let step, let skipped):
             return "training diverged: \(skipped) steps in a row up to step \(step) had NaN or Inf gradients on some rank; "
                 + "lower the learning rate"

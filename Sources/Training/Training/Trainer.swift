@@ -83,7 +83,9 @@ public final class Trainer<M: Model> {
     /// The optimizer as one that communicates, if it does.
     private let distributed: (any DistributedOptimizer)?
     private var times = StepTimes()
-    private var skippedSteps = 0, skippedInARow = 0, reportedSynchronizations = 0
+    /// Where the run is: what a checkpoint saves, and what it restores.
+    private var position = TrainerPosition()
+    private var reportedSynchronizations = 0
     /// The first error an observer threw on this rank, not yet agreed on.
     private var observerFailure: Error?
     /// Ends the job if steps stop completing; nil with ``StallTimeout/off``.
@@ -103,13 +105,13 @@ public final class Trainer<M: Model> {
         self.plan = plan
     }
 
-    /// Trains for the plan's steps, or the steps left after `position` (a run restored from a
+    /// Trains for the plan's steps, or the steps left after `restored` (a run restored from a
     /// checkpoint: ``Checkpointer/restoreLatest(arena:optimizer:)``), and returns the summary
     /// (also sent to observers as ``TrainingEvent/finished(_:)``). Throws on every rank alike
     /// when training diverges or a collective fails. A resumed run ends with the parameters,
     /// optimizer state and evaluations of the run that was never stopped.
     @discardableResult
-    public func run(from position: TrainerPosition = TrainerPosition()) throws -> TrainingSummary {
+    public func run(from restored: TrainerPosition = TrainerPosition()) throws -> TrainingSummary {
         guard plan.steps > 0, plan.logInterval > 0, plan.evaluationInterval >= 0, data.stepsPerEpoch > 0 else {
             throw TrainingError.invalidConfiguration("a training plan needs at least one step, a log interval of at least 1 and data of at least one step per epoch (got \(plan.steps) steps, log interval \(plan.logInterval), \(data.stepsPerEpoch) steps per epoch)")
         }
@@ -119,61 +121,59 @@ public final class Trainer<M: Model> {
         startWatchdog()
         defer { watchdog?.stop() }
         let start = monotonicSeconds()
-        var step = position.step, epoch = position.step / data.stepsPerEpoch
-        var (lossSinceLog, stepsSinceLog) = (position.lossSinceLog, position.stepsSinceLog)
-        (skippedSteps, skippedInARow) = (position.skippedSteps, position.skippedInARow)
+        position = restored
+        var epoch = position.step / data.stepsPerEpoch
         var lastEvaluation: Evaluation?
         // Stopped right at the end of an epoch: its evaluation comes first, as it did then.
-        if step > 0 && step % data.stepsPerEpoch == 0 && plan.evaluationInterval == 0 && step < plan.steps {
-            lastEvaluation = try evaluate(step: step, epoch: epoch)
+        if position.step > 0 && position.step % data.stepsPerEpoch == 0 && plan.evaluationInterval == 0 && position.step < plan.steps {
+            lastEvaluation = try evaluate(step: position.step, epoch: epoch)
         }
-        var firstStepInEpoch = step % data.stepsPerEpoch
-        while step < plan.steps {
-            for stepInEpoch in firstStepInEpoch..<data.stepsPerEpoch where step < plan.steps {
+        var firstStepInEpoch = position.step % data.stepsPerEpoch
+        while position.step < plan.steps {
+            for stepInEpoch in firstStepInEpoch..<data.stepsPerEpoch where position.step < plan.steps {
                 let stepStart = monotonicSeconds()
-                let loss = try trainStep(step: step, epoch: epoch, stepInEpoch: stepInEpoch)
-                step += 1
+                let loss = try trainStep(epoch: epoch, stepInEpoch: stepInEpoch)
+                let step = position.step
                 progressed(step: step, seconds: monotonicSeconds() - stepStart)
-                if loss.isFinite { lossSinceLog += loss; stepsSinceLog += 1 }
+                if loss.isFinite { position.lossSinceLog += loss; position.stepsSinceLog += 1 }
                 if step % plan.logInterval == 0 || step == plan.steps {
                     // One allreduce carries the loss and whether any rank's observers failed.
-                    let sums = try communicator.allreduce([lossSinceLog / Double(max(1, stepsSinceLog)), observerFailure == nil ? 0 : 1],
-                                                          operation: .sum)
-                    try stopIfObserversFailed(onRanks: Int(sums[1]))
+                    let meanLoss = position.lossSinceLog / Double(max(1, position.stepsSinceLog))
+                    let sums = try communicator.allreduce([meanLoss, observerFailure == nil ? 0 : 1], operation: .sum)
+                    if sums[1] > 0 { try stopForObservers(failedOnRanks: Int(sums[1])) }
                     report(step: step, epoch: epoch, loss: sums[0] / Double(communicator.size), elapsed: monotonicSeconds() - start)
-                    (lossSinceLog, stepsSinceLog) = (0, 0)
+                    (position.lossSinceLog, position.stepsSinceLog) = (0, 0)
                 }
                 if plan.evaluationInterval > 0 && step % plan.evaluationInterval == 0 {
                     lastEvaluation = try evaluate(step: step, epoch: epoch)
                 }
                 if let checkpointer, step == plan.steps || (plan.checkpointInterval > 0 && step % plan.checkpointInterval == 0) {
-                    var now = TrainerPosition()
-                    (now.step, now.skippedSteps, now.skippedInARow) = (step, skippedSteps, skippedInARow)
-                    (now.lossSinceLog, now.stepsSinceLog) = (lossSinceLog, stepsSinceLog)
-                    try checkpointer.save(arena: model.arena, optimizer: optimizer, position: now)
+                    try checkpointer.save(arena: model.arena, optimizer: optimizer, position: position)
                     watchdog?.completed(step: step)
                 }
             }
             firstStepInEpoch = 0
             epoch += 1
-            if plan.evaluationInterval == 0 && step < plan.steps { lastEvaluation = try evaluate(step: step, epoch: epoch) }
+            if plan.evaluationInterval == 0 && position.step < plan.steps {
+                lastEvaluation = try evaluate(step: position.step, epoch: epoch)
+            }
         }
         let wall = monotonicSeconds() - start
+        let step = position.step
         if lastEvaluation == nil || plan.evaluationInterval == 0 || step % plan.evaluationInterval != 0 {
             lastEvaluation = try evaluate(step: step, epoch: epoch)
         }
         let summary = summarize(steps: step, epochs: epoch, wall: wall, evaluation: lastEvaluation)
         emit(.finished(summary))
-        try stopIfObserversFailed(onRanks: Int(try communicator.allreduce([observerFailure == nil ? Int32(0) : 1], operation: .sum)[0]))
+        try communicator.agreeOnSuccess("reporting") { if let observerFailure { throw observerFailure } }
         return summary
     }
 
-    /// Throws on every rank when observers failed on `ranks` ranks: the failed ones their own
-    /// error, the others ``TrainingError/observerFailedElsewhere(ranks:)``.
-    private func stopIfObserversFailed(onRanks ranks: Int) throws {
-        guard ranks > 0 else { return }
+    /// Throws, on every rank, once observers failed on `ranks` ranks: the failed ones their
+    /// own error, the others ``TrainingError/failedElsewhere(ranks:what:)``.
+    private func stopForObservers(failedOnRanks ranks: Int) throws {
         if let observerFailure { throw observerFailure }
-        throw TrainingError.observerFailedElsewhere(ranks: ranks)
+        throw TrainingError.failedElsewhere(ranks: ranks, what: "reporting")
     }
 
     private func startWatchdog() {
@@ -197,8 +197,10 @@ public final class Trainer<M: Model> {
         }
     }
 
-    /// One step: batch, forward, backward, optimizer; returns this rank's mean loss.
-    private func trainStep(step: Int, epoch: Int, stepInEpoch: Int) throws -> Double {
+    /// One step: batch, forward, backward, optimizer, and the step counted; returns this
+    /// rank's mean loss.
+    private func trainStep(epoch: Int, stepInEpoch: Int) throws -> Double {
+        let step = position.step
         var mark = monotonicSeconds()
         let batch = data.batch(epoch: epoch, step: stepInEpoch)
         times.data += monotonicSeconds() - mark
@@ -210,6 +212,7 @@ public final class Trainer<M: Model> {
         let applied = try optimizer.step(model.arena, learningRate: plan.schedule.rate(at: step))
         times.optimizer += monotonicSeconds() - mark
         try account(applied: applied, step: step)
+        position.step += 1
         reportSynchronizations()
         return result.lossSum / Double(max(1, result.count))
     }
@@ -217,13 +220,15 @@ public final class Trainer<M: Model> {
     /// Counts a skipped step; stops the run on every rank after too many in a row.
     private func account(applied: Bool, step: Int) throws {
         if applied {
-            skippedInARow = 0
+            position.skippedInARow = 0
             return
         }
-        skippedSteps += 1
-        skippedInARow += 1
+        position.skippedSteps += 1
+        position.skippedInARow += 1
         emit(.skipped(step: step + 1))
-        if skippedInARow >= plan.maxSkippedInARow { throw TrainingError.diverged(step: step + 1, skippedInARow: skippedInARow) }
+        if position.skippedInARow >= plan.maxSkippedInARow {
+            throw TrainingError.diverged(step: step + 1, skippedInARow: position.skippedInARow)
+        }
     }
 
     private func reportSynchronizations() {
@@ -255,7 +260,7 @@ public final class Trainer<M: Model> {
         times.gemm = BLAS.gemmSeconds
         times.communication = traffic.seconds
         return TrainingSummary(optimizer: optimizer.name, ranks: n, parameters: model.arena.count, steps: steps,
-                               skippedSteps: skippedSteps, epochs: epochs, communicationRounds: distributed?.communicationRounds ?? 0,
+                               skippedSteps: position.skippedSteps, epochs: epochs, communicationRounds: distributed?.communicationRounds ?? 0,
                                wallSeconds: wall, samplesPerSecond: Double(steps * data.batchSize * n) / wall, traffic: traffic,
                                fp32AllreduceBytesPerRank: 2 * (n - 1) * model.arena.count * 4 / n * steps,
                                evaluation: evaluation ?? Evaluation(loss: .nan, accuracy: .nan, count: 0), times: times)
