@@ -104,7 +104,13 @@ expect "resume is exact: dlion-mavo at 4 ranks" zero "resume exact: dlion-mavo a
 expect "resume is exact: local-adamw (constant H = 7) at 4 ranks" zero "resume exact: local-adamw at 4 rank(s)" \
     ci/resume-check.sh 4 local-adamw --sync-rule constant --h-base 7
 expect "resume is exact: adamw at 1 rank" zero "resume exact: adamw at 1 rank(s)" ci/resume-check.sh 1 adamw
-expect "a killed run resumes to the uninterrupted result" zero "ended identical to the uninterrupted run" ci/kill-resume-check.sh
+for signal in KILL TERM USR1; do
+    expect "a run interrupted by SIG$signal resumes to the uninterrupted result" zero "ended identical to the uninterrupted run" ci/fault-resume-check.sh $signal
+done
+expect "checkpoints by the clock" zero "clock checkpoints ok" bash -c "
+    ci/mpirun -np 2 $train --synthetic --steps 400 --checkpoint-dir $work/clock --checkpoint-minutes 0.002 --keep-checkpoints 1000 >/dev/null &&
+    n=\$(ls $work/clock | wc -l) && echo \"\$n checkpoints\" && [[ \$n -ge 4 ]] && echo 'clock checkpoints ok'"
+expect "checkpoints by the clock need a directory" nonzero "--checkpoint-minutes needs --checkpoint-dir" $train --checkpoint-minutes 5
 ck=$work/checkpoints
 ci/mpirun -np 2 $train --synthetic --steps 20 --checkpoint-dir "$ck" --checkpoint-every 10 --keep-checkpoints 1 >/dev/null 2>&1
 expect "only the newest checkpoints are kept" zero "step-00000020" ls "$ck"
@@ -135,6 +141,20 @@ except ImportError:
     print("safetensors could not be installed here; NumPy only")
 print("names and shapes ok")
 PY
+expect "--init-from loads the parameters alone, into another optimizer and rank count" zero "parameters loaded" bash -c "
+    ci/mpirun -np 3 $train --synthetic --steps 1 --optimizer global-adamw --lr 1e-30 --init-from $ck --checkpoint-dir $work/init >/dev/null &&
+    python3 -c '
+import numpy as np, sys, struct, json
+def load(path):
+    data = open(path, \"rb\").read(); n = struct.unpack(\"<Q\", data[:8])[0]; header = json.loads(data[8:8 + n])
+    return {k: np.frombuffer(data[8 + n + v[\"data_offsets\"][0]:8 + n + v[\"data_offsets\"][1]], \"<f4\") for k, v in header.items() if k != \"__metadata__\"}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert a.keys() == b.keys() and all(np.allclose(a[k], b[k], rtol=0, atol=1e-20) for k in a)
+print(\"parameters loaded\")' $ck/step-00000020/model.safetensors $work/init/step-00000001/model.safetensors"
+expect "--init-from a model of another shape" nonzero "layer0.weight is [1024, 784] there, [64, 784] in the model" \
+    ci/mpirun -np 2 $train --synthetic --steps 1 --hidden 64 --init-from "$ck"
+expect "--init-from nothing" nonzero "(rank 1): error: reading the initial parameters failed on 1 other rank(s)" \
+    ci/mpirun -np 2 $train --synthetic --steps 1 --init-from "$work/nowhere"
 expect "resume without a checkpoint" nonzero "no complete checkpoint in $work/empty to resume from" \
     ci/mpirun -np 2 $train --synthetic --steps 20 --checkpoint-dir "$work/empty" --resume
 expect "resume with another rank count" nonzero "it was saved by 2 ranks, this run has 3" \

@@ -21,6 +21,7 @@ final class RunObserver: TrainingObserver {
             reporter.say("step \(step): NaN or Inf in the gradients on some rank; every rank skipped this step")
         case .synchronization(let sync): try synchronization(sync)
         case .evaluation(let report): try evaluation(report)
+        case .stopped(let step, let signal, let checkpoint): try stopped(step: step, signal: signal, checkpoint: checkpoint)
         case .finished(let summary): try finished(summary)
         }
     }
@@ -47,6 +48,14 @@ final class RunObserver: TrainingObserver {
         reporter.say("step \(report.step): test accuracy \(fixed(100 * result.accuracy, 2)) %, test loss \(fixed(result.loss, 4))")
         try reporter.record([("event", .string("eval")), ("step", .int(report.step)), ("epoch", .int(report.epoch)),
                          ("test_accuracy", .double(result.accuracy)), ("test_loss", .double(result.loss))])
+    }
+
+    private func stopped(step: Int, signal: Int32, checkpoint: String?) throws {
+        try reporter.record([("event", .string("stopped")), ("step", .int(step)), ("signal", .string(StopSignals.name(signal)))]
+                            + (checkpoint.map { [("checkpoint", .string($0))] } ?? []))
+        reporter.say("stopped by \(StopSignals.name(signal)) after step \(step): "
+                     + (checkpoint.map { "checkpoint saved in \($0); to continue, run the same command with --resume" }
+                        ?? "nothing saved; pass --checkpoint-dir to make a run resumable"))
     }
 
     private func finished(_ summary: TrainingSummary) throws {

@@ -148,11 +148,17 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Save a checkpoint every N steps (and after the last step); 0: only after the last.")
     var checkpointEvery = 0
 
+    @Option(help: "Also save a checkpoint once this many minutes have passed since the last one; 0: by steps only.")
+    var checkpointMinutes = 0.0
+
     @Option(help: "How many complete checkpoints to keep.")
     var keepCheckpoints = 2
 
     @Flag(help: "Resume from the newest complete checkpoint in --checkpoint-dir: the run ends as the uninterrupted one would have.")
     var resume = false
+
+    @Option(help: "Start from the parameters saved in this checkpoint (a model.safetensors, a step directory, or a checkpoint directory's newest), with fresh optimizer state: another optimizer, rank count or schedule may follow. Only rank 0 reads it.")
+    var initFrom: String?
 
     @Option(help: "Seconds without a completed step after which a rank ends the job with MPI_Abort, saying which step it waits in (default: max(600, 20 × the median step); 0: never).")
     var stallTimeout: Double?
@@ -180,6 +186,8 @@ struct TrainCommand: ParsableCommand {
         if let dgcWarmupSteps, dgcWarmupSteps < 0 { throw ValidationError("--dgc-warmup-steps must be ≥ 0") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir, the directory to resume from") }
         guard checkpointEvery >= 0, keepCheckpoints >= 1 else { throw ValidationError("--checkpoint-every must be ≥ 0 and --keep-checkpoints ≥ 1") }
+        guard checkpointMinutes >= 0 && checkpointMinutes.isFinite else { throw ValidationError("--checkpoint-minutes must be a number of minutes ≥ 0") }
+        if checkpointMinutes > 0 && checkpointDir == nil { throw ValidationError("--checkpoint-minutes needs --checkpoint-dir, where to save") }
         if let stallTimeout, !(stallTimeout >= 0 && stallTimeout.isFinite) { throw ValidationError("--stall-timeout must be a number of seconds ≥ 0") }
         if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
     }
@@ -223,6 +231,9 @@ struct TrainCommand: ParsableCommand {
             // Collective errors are thrown on every rank alike: each says what it knows.
             report(error, rank: world.rank)
             throw ExitCode(2)
+        } catch TrainingError.stopped(_, _, let signal, _) {
+            // Rank 0's observer said where the run stopped and how to resume it.
+            throw ExitCode(128 + signal)
         } catch let error as TrainingError {
             report(error, rank: world.rank)
             throw ExitCode(1)

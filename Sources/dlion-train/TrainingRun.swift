@@ -61,7 +61,12 @@ final class TrainingRun {
                               plan: TrainingPlan(steps: totalSteps, schedule: schedule, evaluationInterval: options.evalInterval,
                                                  logInterval: options.logInterval,
                                                  stallTimeout: options.stallTimeout.map { $0 == 0 ? .off : .seconds($0) } ?? .adaptive,
-                                                 checkpointInterval: options.checkpointEvery))
+                                                 checkpointInterval: options.checkpointEvery,
+                                                 checkpointSeconds: 60 * options.checkpointMinutes, stopOnSignals: true))
+        if let initial = options.initFrom {
+            let file = try Checkpointer.loadParameters(from: initial, into: model.arena, communicator: world)
+            reporter?.say("parameters from \(file); optimizer state starts afresh")
+        }
         var position = TrainerPosition()
         if let directory = options.checkpointDir {
             let checkpointer = Checkpointer(directory: directory, keep: options.keepCheckpoints,

@@ -1,5 +1,8 @@
 import Collectives
 import Training
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Checks the distributed optimizers across ranks: replicas stay identical, and a NaN on one
 /// rank makes every rank skip the step.
@@ -17,6 +20,7 @@ struct TrainingChecks {
         checkDistributedLionArenaStepMatchesFlatStep()
         checkDistributedLionArenaStepSkipsNonFinite()
         checkTrainerStopsADivergingRunEverywhere()
+        checkASignalOnOneRankStopsEveryRankAfterTheSameStep()
     }
 
     func makeOptimizer(_ name: String, count: Int, communicator: Communicator) throws -> any DistributedOptimizer {
@@ -234,6 +238,34 @@ struct TrainingChecks {
             harness.expect(thrown == .diverged(step: 20, skippedInARow: 20) && counter.skipped == Array(1...20)
                            && Array(model.arena.parameters) == [Float](repeating: 0, count: 100),
                            call, "threw \(String(describing: thrown)), skips \(counter.skipped)")
+        }
+    }
+
+    /// SIGUSR1 raised on the last rank only, at its tenth step: every rank stops after the same
+    /// step, soon after, with the signal named.
+    func checkASignalOnOneRankStopsEveryRankAfterTheSameStep() {
+        final class SignalAtStep: TrainingObserver {
+            let raises: Bool
+            init(raises: Bool) { self.raises = raises }
+            func observe(_ event: TrainingEvent) {
+                if raises, case .step(let report) = event, report.step == 10 { raise(SIGUSR1) }
+            }
+        }
+        let call = "a signal on one rank stops every rank after the same step"
+        harness.run(call) {
+            let data = Dataset.synthetic(count: 64 * world.size, featureCount: 20, classes: 4, seed: 3)
+            let model = try MLP(widths: [20, 8, 4], maxBatch: 4, seed: 5)
+            let trainer = Trainer(model: model, optimizer: try DistributedLion(count: model.arena.count, communicator: try world.duplicate()),
+                                  data: try ShardedBatches(dataset: data, rank: world.rank, ranks: world.size, batchSize: 4, seed: 1),
+                                  evaluationData: nil, communicator: world,
+                                  plan: TrainingPlan(steps: 100_000, schedule: .constant(0.01), logInterval: 10, stopOnSignals: true))
+            trainer.observers.append(SignalAtStep(raises: world.rank == world.size - 1))
+            var stoppedAfter = -1
+            do { try trainer.run() } catch TrainingError.stopped(let step, 100_000, SIGUSR1, nil) { stoppedAfter = step }
+            let lowest = try world.allreduce([Int64(stoppedAfter)], operation: .min)[0]
+            let highest = try world.allreduce([Int64(stoppedAfter)], operation: .max)[0]
+            harness.expect(lowest == highest && lowest == Int64(stoppedAfter) && stoppedAfter >= 10 && stoppedAfter <= 20, call,
+                           "stopped after step \(stoppedAfter); across ranks \(lowest)...\(highest)")
         }
     }
 }

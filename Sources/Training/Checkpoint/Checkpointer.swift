@@ -42,6 +42,9 @@ public final class Checkpointer {
     /// The name of a rank's own parameters in its file, saved when the replicas differ.
     static let replica = "replica.parameters"
 
+    /// What to do with a checkpoint whose optimizer state does not fit.
+    static let parametersOnly = "; to start from its parameters with fresh optimizer state, load them alone (Checkpointer.loadParameters, dlion-train --init-from)"
+
     /// The format of the files; a checkpoint of another format is refused.
     public static let formatVersion = "1"
 
@@ -57,7 +60,7 @@ public final class Checkpointer {
     /// The path of the checkpoint after `step` steps.
     public func path(step: Int) -> String { "\(directory)/\(Checkpointer.name(step: step))" }
 
-    private static func name(step: Int) -> String {
+    static func name(step: Int) -> String {
         let digits = String(step)
         return "step-" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
     }
@@ -115,7 +118,10 @@ public final class Checkpointer {
     }
 
     /// The steps of the complete checkpoints in the directory, oldest first.
-    public func completeSteps() -> [Int] {
+    public func completeSteps() -> [Int] { Checkpointer.completeSteps(in: directory) }
+
+    /// The steps of the complete checkpoints in `directory`, oldest first.
+    static func completeSteps(in directory: String) -> [Int] {
         (Files.names(in: directory) ?? []).compactMap { name -> Int? in
             guard name.hasPrefix("step-"), name.count == 13 else { return nil }
             return Int(name.dropFirst(5))
@@ -145,7 +151,7 @@ public final class Checkpointer {
                 throw mismatch("its format is \(model.metadata["format_version"] ?? "unknown"), this program reads \(Checkpointer.formatVersion)")
             }
             guard model.metadata["ranks"] == String(communicator.size) else {
-                throw mismatch("it was saved by \(model.metadata["ranks"] ?? "?") ranks, this run has \(communicator.size): per-rank optimizer state cannot move between rank counts")
+                throw mismatch("it was saved by \(model.metadata["ranks"] ?? "?") ranks, this run has \(communicator.size): per-rank optimizer state cannot move between rank counts\(Checkpointer.parametersOnly)")
             }
             let differing = configuration.keys.sorted().filter { model.metadata[$0] != configuration[$0] }
             guard differing.isEmpty else {
@@ -160,7 +166,7 @@ public final class Checkpointer {
             let rankPath = "\(checkpoint)/\(rankFile(communicator.rank))"
             let saved = try SafeTensors(decoding: Files.read(rankPath), path: rankPath)
             guard saved.metadata["optimizer"] == optimizer.name else {
-                throw mismatch("it holds the state of \(saved.metadata["optimizer"] ?? "an unknown optimizer"), this run uses \(optimizer.name)")
+                throw mismatch("it holds the state of \(saved.metadata["optimizer"] ?? "an unknown optimizer"), this run uses \(optimizer.name)\(Checkpointer.parametersOnly)")
             }
             if let replica = saved[Checkpointer.replica] {
                 guard replica.values.count == arena.count else { throw mismatch("its replica holds \(replica.values.count) parameters, the model \(arena.count)") }

@@ -40,12 +40,21 @@ public enum FashionMNIST {
 /// An IDX file (the MNIST format), gzip-compressed: a magic number naming the element type
 /// (only unsigned bytes, 0x08, are read) and the dimension count, big-endian dimensions,
 /// then the elements.
-struct IDXFile {
-    let dimensions: [Int]
-    let bytes: [UInt8]
+public struct IDXFile: Sendable {
+    /// The sizes of the dimensions, outermost first.
+    public let dimensions: [Int]
+    /// The elements, row-major.
+    public let bytes: [UInt8]
 
-    init(path: String) throws {
-        let data = try IDXFile.gunzip(path: path)
+    /// Reads and decodes the gzip-compressed (or plain) IDX file at `path`.
+    public init(path: String) throws {
+        try self.init(decoding: IDXFile.gunzip(path: path), path: path)
+    }
+
+    /// Decodes the uncompressed bytes of an IDX file; `path` names it in errors. Throws
+    /// ``TrainingError/datasetCorrupt(path:reason:)`` for anything but a consistent
+    /// unsigned-byte IDX file.
+    public init(decoding data: [UInt8], path: String) throws {
         guard data.count >= 4, data[0] == 0, data[1] == 0, data[2] == 0x08 else {
             throw TrainingError.datasetCorrupt(path: path, reason: "the magic number is not that of an unsigned-byte IDX file")
         }

@@ -18,6 +18,9 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case failedElsewhere(ranks: Int, what: String)
     /// A file could not be written (a full disk, a closed pipe, `/dev/full`).
     case writeFailed(path: String, reason: String)
+    /// A signal stopped the run after `step` of `totalSteps`, saved at `checkpoint` (nil:
+    /// the run had no checkpointer). Not a failure of the run: it can be resumed from there.
+    case stopped(step: Int, totalSteps: Int, signal: Int32, checkpoint: String?)
     /// Too many consecutive steps had non-finite gradients on some rank.
     case diverged(step: Int, skippedInARow: Int)
 
@@ -43,6 +46,9 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "\(what) failed on \(ranks) other rank(s); see their messages"
         case .writeFailed(let path, let reason):
             return "cannot write \(path): \(reason); what was written before is intact, free space or choose another file"
+        case .stopped(let step, let total, let signal, let checkpoint):
+            return "stopped by \(StopSignals.name(signal)) after step \(step) of \(total); "
+                + (checkpoint.map { "checkpoint saved in \($0)" } ?? "nothing saved (no checkpoint directory)")
         case .diverged(let step, let skipped):
             return "training diverged: \(skipped) steps in a row up to step \(step) had NaN or Inf gradients on some rank; "
                 + "lower the learning rate"

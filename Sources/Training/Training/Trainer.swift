@@ -18,10 +18,19 @@ public struct TrainingPlan: Sendable {
     /// Save a checkpoint every this many steps (and after the last), when the trainer has a
     /// ``Trainer/checkpointer``; 0 saves only after the last step.
     public var checkpointInterval: Int
+    /// Also save a checkpoint once this many seconds have passed since the last one (the
+    /// ranks agree on the step); 0: by steps only.
+    public var checkpointSeconds: Double
+    /// Whether SIGTERM, SIGINT and SIGUSR1 stop the run cleanly (``StopSignals``): every rank
+    /// finishes the same step, a checkpoint is saved there, and ``Trainer/run(from:)`` throws
+    /// ``TrainingError/stopped(step:totalSteps:signal:checkpoint:)``. The handlers are
+    /// installed for the run only.
+    public var stopOnSignals: Bool
 
     /// A plan of `steps` steps on `schedule`.
     public init(steps: Int, schedule: LearningRateSchedule, evaluationInterval: Int = 0, logInterval: Int = 50,
-                maxSkippedInARow: Int = 20, stallTimeout: StallTimeout = .adaptive, checkpointInterval: Int = 0) {
+                maxSkippedInARow: Int = 20, stallTimeout: StallTimeout = .adaptive, checkpointInterval: Int = 0,
+                checkpointSeconds: Double = 0, stopOnSignals: Bool = false) {
         self.steps = steps
         self.schedule = schedule
         self.evaluationInterval = evaluationInterval
@@ -29,6 +38,8 @@ public struct TrainingPlan: Sendable {
         self.maxSkippedInARow = maxSkippedInARow
         self.stallTimeout = stallTimeout
         self.checkpointInterval = checkpointInterval
+        self.checkpointSeconds = checkpointSeconds
+        self.stopOnSignals = stopOnSignals
     }
 }
 
@@ -112,8 +123,9 @@ public final class Trainer<M: Model> {
     /// optimizer state and evaluations of the run that was never stopped.
     @discardableResult
     public func run(from restored: TrainerPosition = TrainerPosition()) throws -> TrainingSummary {
-        guard plan.steps > 0, plan.logInterval > 0, plan.evaluationInterval >= 0, data.stepsPerEpoch > 0 else {
-            throw TrainingError.invalidConfiguration("a training plan needs at least one step, a log interval of at least 1 and data of at least one step per epoch (got \(plan.steps) steps, log interval \(plan.logInterval), \(data.stepsPerEpoch) steps per epoch)")
+        guard plan.steps > 0, plan.logInterval > 0, plan.evaluationInterval >= 0, data.stepsPerEpoch > 0,
+              plan.checkpointSeconds >= 0, plan.checkpointSeconds.isFinite else {
+            throw TrainingError.invalidConfiguration("a training plan needs at least one step, a log interval of at least 1, data of at least one step per epoch and checkpoint seconds ≥ 0 (got \(plan.steps) steps, log interval \(plan.logInterval), \(data.stepsPerEpoch) steps per epoch, \(plan.checkpointSeconds) s)")
         }
         BLAS.resetTimer()
         distributed?.communicator.resetTraffic()
@@ -121,6 +133,11 @@ public final class Trainer<M: Model> {
         startWatchdog()
         defer { watchdog?.stop() }
         let start = monotonicSeconds()
+        var interruptions = Interruptions(signals: plan.stopOnSignals, checkpointSeconds: checkpointer == nil ? 0 : plan.checkpointSeconds, now: start)
+        if plan.stopOnSignals { StopSignals.install() }
+        defer { if plan.stopOnSignals { StopSignals.uninstall() } }
+        /// Step time since the last logged step, for the agreement interval.
+        var timed = (seconds: 0.0, steps: 0)
         position = restored
         var epoch = position.step / data.stepsPerEpoch
         var lastEvaluation: Evaluation?
@@ -134,22 +151,38 @@ public final class Trainer<M: Model> {
                 let stepStart = monotonicSeconds()
                 let loss = try trainStep(epoch: epoch, stepInEpoch: stepInEpoch)
                 let step = position.step
-                progressed(step: step, seconds: monotonicSeconds() - stepStart)
+                let stepSeconds = monotonicSeconds() - stepStart
+                progressed(step: step, seconds: stepSeconds)
+                timed = (timed.seconds + stepSeconds, timed.steps + 1)
                 if loss.isFinite { position.lossSinceLog += loss; position.stepsSinceLog += 1 }
                 if step % plan.logInterval == 0 || step == plan.steps {
-                    // One allreduce carries the loss and whether any rank's observers failed.
+                    // One allreduce carries the loss, whether any rank's observers failed, and the step time.
                     let meanLoss = position.lossSinceLog / Double(max(1, position.stepsSinceLog))
-                    let sums = try communicator.allreduce([meanLoss, observerFailure == nil ? 0 : 1], operation: .sum)
+                    let sums = try communicator.allreduce([meanLoss, observerFailure == nil ? 0 : 1, timed.seconds / Double(timed.steps)],
+                                                          operation: .sum)
                     if sums[1] > 0 { try stopForObservers(failedOnRanks: Int(sums[1])) }
                     report(step: step, epoch: epoch, loss: sums[0] / Double(communicator.size), elapsed: monotonicSeconds() - start)
+                    interruptions.follow(stepSeconds: sums[2] / Double(communicator.size), atMost: plan.logInterval)
                     (position.lossSinceLog, position.stepsSinceLog) = (0, 0)
+                    timed = (0, 0)
                 }
                 if plan.evaluationInterval > 0 && step % plan.evaluationInterval == 0 {
                     lastEvaluation = try evaluate(step: step, epoch: epoch)
                 }
-                if let checkpointer, step == plan.steps || (plan.checkpointInterval > 0 && step % plan.checkpointInterval == 0) {
+                var decision = Interruptions.Decision(stopSignal: nil, checkpointDue: false)
+                if step < plan.steps && interruptions.agreesAfter(step: step) {
+                    decision = try interruptions.agree(on: communicator, now: monotonicSeconds())
+                }
+                let byInterval = step == plan.steps || (plan.checkpointInterval > 0 && step % plan.checkpointInterval == 0)
+                if let checkpointer, byInterval || decision.checkpointDue || decision.stopSignal != nil {
                     try checkpointer.save(arena: model.arena, optimizer: optimizer, position: position)
+                    interruptions.saved(now: monotonicSeconds())
                     watchdog?.completed(step: step)
+                }
+                if let signal = decision.stopSignal {
+                    let saved = checkpointer?.path(step: step)
+                    emit(.stopped(step: step, signal: signal, checkpoint: saved))
+                    throw TrainingError.stopped(step: step, totalSteps: plan.steps, signal: signal, checkpoint: saved)
                 }
             }
             firstStepInEpoch = 0

@@ -11,6 +11,9 @@ public enum TrainingEvent {
     case synchronization(Synchronization)
     /// An evaluation on the evaluation data.
     case evaluation(EvaluationReport)
+    /// The ranks stopped after `step` for `signal` (``TrainingPlan/stopOnSignals``), the run
+    /// saved at `checkpoint` when it has a checkpointer.
+    case stopped(step: Int, signal: Int32, checkpoint: String?)
     /// The end of the run.
     case finished(TrainingSummary)
 }
