@@ -1,0 +1,4 @@
+// libFuzzer's driver, linked in by -sanitize=fuzzer: runs the fuzzing loop with `callback`.
+#include <stddef.h>
+#include <stdint.h>
+int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
