@@ -229,6 +229,11 @@ expect "a metrics file that cannot be written stops every rank" nonzero "(rank 1
 expect "the failed write is named" nonzero "(rank 0): error: cannot write /dev/full: No space left on device" \
     ci/mpirun -np 2 $train --synthetic --steps 120 --metrics /dev/full
 expect "model too large for memory" nonzero "use smaller --hidden widths" ci/mpirun -np 2 $train --synthetic --hidden 200000,200000
+# One rank under an address-space limit (ulimit -v), the other free: the memory check fails on one
+# rank only, and the set-up agreement stops both instead of leaving one blocked.
+expect "a model too large for one rank's memory only" nonzero "(rank 0): error: set-up failed on 1 other rank(s)" \
+    ci/mpirun -np 1 $train --synthetic --steps 5 --hidden 12000,12000 : \
+    -np 1 bash -c "ulimit -v 1500000; exec $train --synthetic --steps 5 --hidden 12000,12000"
 expect "divergence stops every rank" nonzero "(rank 1): error: training diverged" \
     ci/mpirun -np 2 $train --synthetic --optimizer global-lion --lr 1e30 --steps 40 --warmup-steps 0 --schedule constant
 

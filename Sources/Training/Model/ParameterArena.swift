@@ -102,23 +102,6 @@ public final class ParameterArena {
     }
 }
 
-/// Bytes of memory available to this process: `MemAvailable` from /proc/meminfo, or
-/// physical memory where that cannot be read.
-func availableMemoryBytes() -> Int {
-    if let file = fopen("/proc/meminfo", "r") {
-        defer { fclose(file) }
-        var line = [CChar](repeating: 0, count: 256)
-        while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if text.hasPrefix("MemAvailable:") {
-                let digits = text.split(separator: " ").dropFirst().first.flatMap { Int($0) }
-                if let kibibytes = digits { return kibibytes * 1024 }
-            }
-        }
-    }
-    return sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
-}
-
 /// Allocates a zeroed float buffer.
 func zeroedBuffer(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
     let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
