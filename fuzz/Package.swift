@@ -10,6 +10,7 @@ let package = Package(
         .target(name: "CFuzzer"),
         .target(name: "FuzzDriver", dependencies: ["CFuzzer"]),
         .executableTarget(name: "fuzz-idx", dependencies: ["FuzzDriver", .product(name: "Training", package: "main")]),
+        .executableTarget(name: "fuzz-text", dependencies: ["FuzzDriver", .product(name: "Training", package: "main")]),
         .executableTarget(name: "fuzz-checkpoint", dependencies: ["FuzzDriver", .product(name: "Training", package: "main")]),
     ],
     swiftLanguageModes: [.v6]

@@ -3,13 +3,13 @@
 # linked with lld) and runs each for SECONDS (default 60), starting from the seeds in
 # fuzz/corpus/TARGET and every crasher found before (fuzz/crashers/TARGET). A new finding is
 # written to fuzz/crashers/TARGET/ and fails the run: fix it, keep the file (the unit tests
-# replay every crasher), and run again. Targets: idx, checkpoint.
+# replay every crasher), and run again. Targets: idx, text, checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(idx checkpoint)
+((${#targets[@]})) || targets=(idx text checkpoint)
 ../ci/setup.sh >/dev/null
 swift build -c release --toolset toolset.json 2>&1 | grep -E "error|warning: |Compiling fuzz|Build complete" || true
 bin=$(swift build -c release --toolset toolset.json --show-bin-path)

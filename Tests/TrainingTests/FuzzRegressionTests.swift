@@ -26,6 +26,15 @@ import Training
         #expect(images.dimensions == [2, 3, 3] && images.bytes == Array(0..<18))
     }
 
+    @Test func textInputs() throws {
+        let inputs = Self.inputs("text")
+        #expect(inputs.count >= 2)
+        for input in inputs {
+            let files = input.bytes.split(separator: 0, omittingEmptySubsequences: false).enumerated().map { ("file\($0)", Array($1)) }
+            _ = try? TextCorpus(files: files, maxVocabulary: 64)
+        }
+    }
+
     @Test func checkpointInputs() throws {
         let inputs = Self.inputs("checkpoint")
         #expect(inputs.count >= 1)

@@ -43,22 +43,23 @@ enum Files {
 
     /// The bytes of the regular file `path`; throws ``TrainingError/checkpointCorrupt(path:reason:)``.
     static func read(_ path: String) throws -> [UInt8] {
+        try read(path) { TrainingError.checkpointCorrupt(path: path, reason: $0) }
+    }
+
+    /// The bytes of the regular file `path`; throws `failure(reason)` when it cannot be read.
+    static func read(_ path: String, failure: (_ reason: String) -> TrainingError) throws -> [UInt8] {
         var status = stat()
-        guard stat(path, &status) == 0 else {
-            throw TrainingError.checkpointCorrupt(path: path, reason: "it cannot be read: \(String(cString: strerror(errno)))")
-        }
-        guard status.st_mode & S_IFMT == S_IFREG else { throw TrainingError.checkpointCorrupt(path: path, reason: "it is not a regular file") }
+        guard stat(path, &status) == 0 else { throw failure("it cannot be read: \(String(cString: strerror(errno)))") }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw failure("it is not a regular file") }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw TrainingError.checkpointCorrupt(path: path, reason: "it cannot be opened: \(String(cString: strerror(errno)))")
-        }
+        guard descriptor >= 0 else { throw failure("it cannot be opened: \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         var bytes = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw TrainingError.checkpointCorrupt(path: path, reason: "reading failed: \(String(cString: strerror(errno)))") }
+            guard count >= 0 else { throw failure("reading failed: \(String(cString: strerror(errno)))") }
             if count == 0 { return bytes }
             bytes.append(contentsOf: chunk[0..<count])
         }
