@@ -14,18 +14,20 @@ public enum BLAS {
     public static func resetTimer() { gemmSeconds = 0 }
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, all row-major. op(A) is m×k (A is k×m when
-    /// `transposeA`), op(B) is k×n (B is n×k when `transposeB`).
+    /// `transposeA`), op(B) is k×n (B is n×k when `transposeB`). The row strides `lda`, `ldb`,
+    /// `ldc` default to dense rows; larger ones address sub-matrices, such as one attention
+    /// head's columns of a QKV buffer.
     ///
     /// The corresponding BLAS function is `cblas_sgemm`.
     public static func sgemm(m: Int, n: Int, k: Int,
-                             _ a: UnsafePointer<Float>, transposeA: Bool = false,
-                             _ b: UnsafePointer<Float>, transposeB: Bool = false,
-                             into c: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0) {
+                             _ a: UnsafePointer<Float>, transposeA: Bool = false, lda: Int? = nil,
+                             _ b: UnsafePointer<Float>, transposeB: Bool = false, ldb: Int? = nil,
+                             into c: UnsafeMutablePointer<Float>, ldc: Int? = nil, alpha: Float = 1, beta: Float = 0) {
         let start = timing ? monotonicSeconds() : 0
         cblas_sgemm(CblasRowMajor,
                     transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha,
-                    a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n), beta, c, Int32(n))
+                    a, Int32(lda ?? (transposeA ? m : k)), b, Int32(ldb ?? (transposeB ? k : n)), beta, c, Int32(ldc ?? n))
         if timing { gemmSeconds += monotonicSeconds() - start }
     }
 

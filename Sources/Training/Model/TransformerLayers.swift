@@ -1,0 +1,161 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The transformer's layers, in the manner of Layers.swift (and llm.c): one forward and one
+// backward each, shapes in the signature, row-major buffers; backward overwrites the
+// gradients it produces. `rows` is batch × positions.
+
+/// Token plus learned position embedding: out[b, t] = wte[tokens[b, t]] + wpe[t].
+public enum Embedding {
+    /// Writes `out` (batch × positions × channels) from `tokens` (batch × positions), the token
+    /// table `wte` (vocabulary × channels) and the position table `wpe` (≥ positions × channels).
+    public static func forward(out: UnsafeMutablePointer<Float>, tokens: UnsafePointer<Int32>,
+                               wte: UnsafePointer<Float>, wpe: UnsafePointer<Float>,
+                               batch: Int, positions: Int, channels: Int) {
+        for b in 0..<batch {
+            for t in 0..<positions {
+                let row = out + (b * positions + t) * channels
+                let token = wte + Int(tokens[b * positions + t]) * channels, position = wpe + t * channels
+                for c in 0..<channels { row[c] = token[c] + position[c] }
+            }
+        }
+    }
+
+    /// `dwte` (vocabulary × channels) and `dwpe` (positions × channels) from `dout`: each
+    /// position's gradient summed into its token's and its position's row.
+    public static func backward(dwte: UnsafeMutablePointer<Float>, vocabulary: Int, dwpe: UnsafeMutablePointer<Float>,
+                                dout: UnsafePointer<Float>, tokens: UnsafePointer<Int32>,
+                                batch: Int, positions: Int, channels: Int) {
+        dwte.update(repeating: 0, count: vocabulary * channels)
+        dwpe.update(repeating: 0, count: positions * channels)
+        for b in 0..<batch {
+            for t in 0..<positions {
+                let gradient = dout + (b * positions + t) * channels
+                let token = dwte + Int(tokens[b * positions + t]) * channels, position = dwpe + t * channels
+                for c in 0..<channels {
+                    token[c] += gradient[c]
+                    position[c] += gradient[c]
+                }
+            }
+        }
+    }
+}
+
+/// Layer normalization over the channels of each row: out = (x − mean)/√(var + 1e-5) · weight + bias.
+public enum LayerNorm {
+    static let epsilon: Float = 1e-5
+
+    /// Writes `out` (rows × channels) and each row's `mean` and reciprocal standard deviation
+    /// `rstd` (rows), which backward needs.
+    public static func forward(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                               inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                               rows: Int, channels: Int) {
+        for row in 0..<rows {
+            let x = inp + row * channels, y = out + row * channels
+            var sum: Float = 0
+            for c in 0..<channels { sum += x[c] }
+            let m = sum / Float(channels)
+            var squares: Float = 0
+            for c in 0..<channels { squares += (x[c] - m) * (x[c] - m) }
+            let s = 1 / sqrtf(squares / Float(channels) + epsilon)
+            for c in 0..<channels { y[c] = (x[c] - m) * s * weight[c] + bias[c] }
+            mean[row] = m
+            rstd[row] = s
+        }
+    }
+
+    /// `dinp` (rows × channels), `dweight` and `dbias` (channels) from `dout`.
+    public static func backward(dinp: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
+                                dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, channels: Int) {
+        dweight.update(repeating: 0, count: channels)
+        dbias.update(repeating: 0, count: channels)
+        for row in 0..<rows {
+            let x = inp + row * channels, g = dout + row * channels, dx = dinp + row * channels
+            let m = mean[row], s = rstd[row]
+            var dnormMean: Float = 0, dnormNormMean: Float = 0
+            for c in 0..<channels {
+                let norm = (x[c] - m) * s
+                let dnorm = weight[c] * g[c]
+                dnormMean += dnorm
+                dnormNormMean += dnorm * norm
+                dweight[c] += norm * g[c]
+                dbias[c] += g[c]
+            }
+            dnormMean /= Float(channels)
+            dnormNormMean /= Float(channels)
+            for c in 0..<channels {
+                let norm = (x[c] - m) * s
+                dx[c] = (weight[c] * g[c] - dnormMean - norm * dnormNormMean) * s
+            }
+        }
+    }
+}
+
+/// Multi-head scaled dot-product self-attention over a fused QKV buffer (batch × positions ×
+/// 3·channels: all queries, then keys, then values, each `heads` heads of channels/heads).
+/// Causal attention lets position t see positions ≤ t (GPT); bidirectional sees all (ViT).
+/// Each head's products are `cblas_sgemm` calls on strided views of the QKV buffer.
+public enum Attention {
+    /// Writes `out` (batch × positions × channels, heads side by side) and `att` (batch ×
+    /// heads × positions × positions, the softmax weights backward needs).
+    public static func forward(out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
+                               batch: Int, positions: Int, channels: Int, heads: Int, causal: Bool) {
+        let (T, C, size) = (positions, channels, channels / heads)
+        let scale = 1 / sqrtf(Float(size))
+        for b in 0..<batch {
+            for h in 0..<heads {
+                let q = qkv + b * T * 3 * C + h * size, k = q + C, v = q + 2 * C
+                let weights = att + (b * heads + h) * T * T
+                BLAS.sgemm(m: T, n: T, k: size, q, lda: 3 * C, k, transposeB: true, ldb: 3 * C, into: weights, alpha: scale)
+                for t in 0..<T { softmax(weights + t * T, visible: causal ? t + 1 : T, count: T) }
+                BLAS.sgemm(m: T, n: size, k: T, weights, v, ldb: 3 * C, into: out + b * T * C + h * size, ldc: C)
+            }
+        }
+    }
+
+    /// `dqkv` (batch × positions × 3·channels) from `dout` (batch × positions × channels);
+    /// `scratch` holds positions × positions floats.
+    public static func backward(dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>, att: UnsafePointer<Float>,
+                                batch: Int, positions: Int, channels: Int, heads: Int) {
+        let (T, C, size) = (positions, channels, channels / heads)
+        let scale = 1 / sqrtf(Float(size))
+        for b in 0..<batch {
+            for h in 0..<heads {
+                let offset = b * T * 3 * C + h * size
+                let q = qkv + offset, k = q + C, v = q + 2 * C
+                let dq = dqkv + offset, dk = dq + C, dv = dq + 2 * C
+                let weights = att + (b * heads + h) * T * T, g = dout + b * T * C + h * size
+                // dV = attᵀ · dO;  datt = dO · Vᵀ
+                BLAS.sgemm(m: T, n: size, k: T, weights, transposeA: true, g, ldb: C, into: dv, ldc: 3 * C)
+                BLAS.sgemm(m: T, n: T, k: size, g, lda: C, v, transposeB: true, ldb: 3 * C, into: scratch)
+                // Through the softmax: dpre = att ⊙ (datt − Σ att·datt), row by row.
+                for t in 0..<T {
+                    let a = weights + t * T, d = scratch + t * T
+                    var dot: Float = 0
+                    for s in 0..<T { dot += a[s] * d[s] }
+                    for s in 0..<T { d[s] = a[s] * (d[s] - dot) }
+                }
+                // dQ = scale · dpre · K;  dK = scale · dpreᵀ · Q
+                BLAS.sgemm(m: T, n: size, k: T, scratch, k, ldb: 3 * C, into: dq, ldc: 3 * C, alpha: scale)
+                BLAS.sgemm(m: T, n: size, k: T, scratch, transposeA: true, q, ldb: 3 * C, into: dk, ldc: 3 * C, alpha: scale)
+            }
+        }
+    }
+
+    /// A numerically stable softmax of the first `visible` of `count` values; the rest become 0.
+    static func softmax(_ row: UnsafeMutablePointer<Float>, visible: Int, count: Int) {
+        var largest = -Float.infinity
+        for s in 0..<visible { largest = max(largest, row[s]) }
+        var total: Float = 0
+        for s in 0..<visible {
+            row[s] = expf(row[s] - largest)
+            total += row[s]
+        }
+        let inverse = 1 / total
+        for s in 0..<visible { row[s] *= inverse }
+        for s in visible..<count { row[s] = 0 }
+    }
+}

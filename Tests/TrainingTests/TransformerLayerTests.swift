@@ -1,0 +1,80 @@
+import Testing
+@testable import Training
+
+/// The transformer layers' backward against central finite differences of loss = Σ out · probe.
+@Suite struct TransformerLayerTests {
+    typealias Check = GradientCheckTests
+
+    /// Whether `analytic` matches the finite difference of `loss` at every index of `values`.
+    static func matches(_ analytic: [Float], _ values: UnsafeMutablePointer<Float>, _ loss: () -> Double) -> Bool {
+        analytic.indices.allSatisfy { Check.close(analytic[$0], Check.numericGradient(values, $0, step: 1e-2, loss)) }
+    }
+
+    @Test func layerNormBackwardMatchesFiniteDifferences() {
+        let (rows, channels) = (3, 7)
+        let input = Check.buffer(Check.randomArray(rows * channels, seed: 1, scale: 2))
+        let weight = Check.buffer(Check.randomArray(channels, seed: 2))
+        let bias = Check.buffer(Check.randomArray(channels, seed: 3))
+        let probe = Check.randomArray(rows * channels, seed: 4)
+        var mean = [Float](repeating: 0, count: rows), rstd = mean
+        func loss() -> Double {
+            var out = [Float](repeating: 0, count: rows * channels)
+            LayerNorm.forward(out: &out, mean: &mean, rstd: &rstd, inp: input, weight: weight, bias: bias, rows: rows, channels: channels)
+            return zip(out, probe).reduce(0) { $0 + Double($1.0 * $1.1) }
+        }
+        _ = loss()
+        var dinput = [Float](repeating: 0, count: rows * channels)
+        var dweight = [Float](repeating: 9, count: channels), dbias = dweight   // overwritten, not accumulated
+        LayerNorm.backward(dinp: &dinput, dweight: &dweight, dbias: &dbias, dout: probe, inp: input, weight: weight,
+                           mean: mean, rstd: rstd, rows: rows, channels: channels)
+        #expect(Self.matches(dinput, input, loss))
+        #expect(Self.matches(dweight, weight, loss))
+        #expect(Self.matches(dbias, bias, loss))
+    }
+
+    @Test func embeddingBackwardMatchesFiniteDifferences() {
+        let (batch, positions, channels, vocabulary) = (2, 3, 4, 5)
+        let tokens: [Int32] = [0, 3, 3, 4, 0, 1]   // repeated tokens sum their gradients
+        let wte = Check.buffer(Check.randomArray(vocabulary * channels, seed: 5))
+        let wpe = Check.buffer(Check.randomArray(positions * channels, seed: 6))
+        let probe = Check.randomArray(batch * positions * channels, seed: 7)
+        func loss() -> Double {
+            var out = [Float](repeating: 0, count: batch * positions * channels)
+            Embedding.forward(out: &out, tokens: tokens, wte: wte, wpe: wpe, batch: batch, positions: positions, channels: channels)
+            return zip(out, probe).reduce(0) { $0 + Double($1.0 * $1.1) }
+        }
+        var dwte = [Float](repeating: 9, count: vocabulary * channels), dwpe = [Float](repeating: 9, count: positions * channels)
+        Embedding.backward(dwte: &dwte, vocabulary: vocabulary, dwpe: &dwpe, dout: probe, tokens: tokens,
+                           batch: batch, positions: positions, channels: channels)
+        #expect(Self.matches(dwte, wte, loss))
+        #expect(Self.matches(dwpe, wpe, loss))
+    }
+
+    @Test(arguments: [true, false]) func attentionBackwardMatchesFiniteDifferences(causal: Bool) {
+        let (batch, positions, channels, heads) = (2, 5, 6, 2)
+        let qkv = Check.buffer(Check.randomArray(batch * positions * 3 * channels, seed: 8))
+        let probe = Check.randomArray(batch * positions * channels, seed: 9)
+        var att = [Float](repeating: 0, count: batch * heads * positions * positions)
+        func loss() -> Double {
+            var out = [Float](repeating: 0, count: batch * positions * channels)
+            Attention.forward(out: &out, att: &att, qkv: qkv, batch: batch, positions: positions, channels: channels, heads: heads, causal: causal)
+            return zip(out, probe).reduce(0) { $0 + Double($1.0 * $1.1) }
+        }
+        _ = loss()
+        if causal {
+            // Position 0 sees only itself; no weight reaches a later position.
+            #expect(att[0] == 1 && (1..<positions).allSatisfy { att[$0] == 0 })
+        }
+        var dqkv = [Float](repeating: 9, count: batch * positions * 3 * channels)
+        var scratch = [Float](repeating: 0, count: positions * positions)
+        Attention.backward(dqkv: &dqkv, scratch: &scratch, dout: probe, qkv: qkv, att: att,
+                           batch: batch, positions: positions, channels: channels, heads: heads)
+        #expect(Self.matches(dqkv, qkv, loss))
+    }
+
+    @Test func softmaxIsStableForLargeLogits() {
+        var row: [Float] = [1000, 1001, 999, 5000]
+        Attention.softmax(&row, visible: 3, count: 4)
+        #expect(row[3] == 0 && abs(row[0] + row[1] + row[2] - 1) < 1e-6 && row[1] > row[0] && row[0] > row[2])
+    }
+}
