@@ -237,5 +237,22 @@ expect "a model too large for one rank's memory only" nonzero "(rank 0): error: 
 expect "divergence stops every rank" nonzero "(rank 1): error: training diverged" \
     ci/mpirun -np 2 $train --synthetic --optimizer global-lion --lr 1e30 --steps 40 --warmup-steps 0 --schedule constant
 
+# The GPT on Debian's fortunes: it trains, reports bits per character and samples text; bad text
+# and shapes fail on every rank before training.
+expect "a GPT trains on the fortunes and samples text" zero "sample (temperature 0.8)" \
+    ci/mpirun -np 2 $train --model gpt --steps 20 --batch-size 4 --context 32 --sample-length 40
+expect "a GPT reports bits per character" zero "bits/char" ci/mpirun -np 2 $train --model gpt --steps 5 --batch-size 2 --context 16 --sample-length 0
+expect "GPT resume is exact" zero "resume exact: dlion-mavo at 2 rank(s)" \
+    ci/resume-check.sh 2 dlion-mavo --model gpt --batch-size 4 --context 32 --sample-length 0
+expect "a width the heads do not divide" nonzero "--channels 65 is not divisible by --heads 4" $train --model gpt --channels 65
+mkdir -p "$work/text-empty" "$work/text-binary" "$work/text-short"
+printf '\xff\xfe\x00binary' > "$work/text-binary/data.txt"
+printf 'too short' > "$work/text-short/a.txt"
+expect "an empty text directory, every rank says so" nonzero "(rank 1): error: text $work/text-empty cannot be used: it holds 0 character(s)" \
+    ci/mpirun -np 2 $train --model gpt --data-dir "$work/text-empty"
+expect "text that is not UTF-8" nonzero "data.txt cannot be used: it is not UTF-8 text" ci/mpirun -np 2 $train --model gpt --data-dir "$work/text-binary"
+expect "text shorter than a window" nonzero "too few for windows of 64" ci/mpirun -np 2 $train --model gpt --data-dir "$work/text-short"
+expect "a missing text directory" nonzero "Point --data-dir at a directory of plain text files" ci/mpirun -np 2 $train --model gpt --data-dir /nonexistent
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -8,9 +8,14 @@ final class RunObserver: TrainingObserver {
     /// Local AdamW's rule, to explain a capped round.
     let synchronizationRule: SynchronizationRule?
 
-    init(reporter: Reporter, profile: Bool, synchronizationRule: SynchronizationRule?) {
+    /// Whether the model predicts characters (validation loss in nats and bits per character)
+    /// rather than classes (test accuracy).
+    let languageModel: Bool
+
+    init(reporter: Reporter, profile: Bool, languageModel: Bool, synchronizationRule: SynchronizationRule?) {
         self.reporter = reporter
         self.profile = profile
+        self.languageModel = languageModel
         self.synchronizationRule = synchronizationRule
     }
 
@@ -45,7 +50,7 @@ final class RunObserver: TrainingObserver {
 
     private func evaluation(_ report: EvaluationReport) throws {
         let result = report.evaluation
-        reporter.say("step \(report.step): test accuracy \(fixed(100 * result.accuracy, 2)) %, test loss \(fixed(result.loss, 4))")
+        reporter.say("step \(report.step): \(scoreText(result))")
         try reporter.record([("event", .string("eval")), ("step", .int(report.step)), ("epoch", .int(report.epoch)),
                          ("test_accuracy", .double(result.accuracy)), ("test_loss", .double(result.loss))])
     }
@@ -65,7 +70,7 @@ final class RunObserver: TrainingObserver {
         reporter.say("""
             ── summary ─────────────────────────────────────────────
               optimizer        \(summary.optimizer) on \(summary.ranks) rank(s)
-              test accuracy    \(fixed(100 * summary.evaluation.accuracy, 2)) %   (test loss \(fixed(summary.evaluation.loss, 4)))
+              evaluation       \(scoreText(summary.evaluation))
               steps            \(summary.steps) (\(summary.skippedSteps) skipped for non-finite gradients), \(summary.communicationRounds) synchronizations
               wall time        \(durationText(wall))   (\(Int(summary.samplesPerSecond)) samples/s)
               sent per rank    \(bytesText(sent))   (fp32 gradient allreduce: \(bytesText(fp32))\(sent > 0 ? ", \(fixed(ratio, 1))× more" : ""))
@@ -84,6 +89,13 @@ final class RunObserver: TrainingObserver {
                          ("optimizer_seconds", .double(times.optimizer)), ("communication_seconds", .double(times.communication)),
                          ("data_seconds", .double(times.data))])
         try reporter.close()
+    }
+
+    /// An evaluation in words: accuracy and loss, or for a language model the loss per
+    /// character in nats and bits and the share of next characters predicted.
+    private func scoreText(_ result: Evaluation) -> String {
+        guard languageModel else { return "test accuracy \(fixed(100 * result.accuracy, 2)) %, test loss \(fixed(result.loss, 4))" }
+        return "validation loss \(fixed(result.loss, 4)) nats/char (\(fixed(result.loss / 0.6931471805599453, 3)) bits/char), next character right \(fixed(100 * result.accuracy, 1)) %"
     }
 
     /// Shares of the run's time, rank 0's view.

@@ -44,6 +44,14 @@ enum ScheduleChoice: String, ExpressibleByArgument, CaseIterable {
     case cosine, constant
 }
 
+/// The models `dlion-train` trains.
+enum ModelChoice: String, ExpressibleByArgument, CaseIterable {
+    /// A multilayer perceptron on Fashion-MNIST.
+    case mlp
+    /// A character-level GPT on plain text.
+    case gpt
+}
+
 /// How rank 0 shows progress.
 enum ProgressChoice: String, ExpressibleByArgument, CaseIterable {
     case auto, line, plain
@@ -66,6 +74,27 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Optimizer: \(OptimizerChoice.allCases.map(\.rawValue).joined(separator: ", ")). lion and adamw run on one rank only.")
     var optimizer: OptimizerChoice = .dlionMavo
+
+    @Option(help: "Model: mlp (Fashion-MNIST classifier) or gpt (character-level language model on --data-dir's text, Debian's fortunes by default).")
+    var model: ModelChoice = .mlp
+
+    @Option(help: "GPT: transformer blocks.")
+    var layers = 2
+
+    @Option(help: "GPT: width of the residual stream (a multiple of --heads).")
+    var channels = 64
+
+    @Option(help: "GPT: attention heads.")
+    var heads = 4
+
+    @Option(help: "GPT: tokens per window (the model's context).")
+    var context = 64
+
+    @Option(help: "GPT: characters of text rank 0 generates at the end.")
+    var sampleLength = 200
+
+    @Option(help: "GPT: sampling temperature (0: always the most likely character).")
+    var temperature: Float = 0.8
 
     @Option(help: "Hidden layer widths, comma-separated.")
     var hidden = "1024,1024"
@@ -121,8 +150,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed for initialization, shuffling and coin flips (the same on every rank).")
     var seed: UInt64 = 0
 
-    @Option(help: "Directory holding the Fashion-MNIST *-ubyte.gz files.")
-    var dataDir = FashionMNIST.defaultDirectory
+    @Option(help: "Directory holding the Fashion-MNIST *-ubyte.gz files (mlp; default \(FashionMNIST.defaultDirectory)) or plain text files (gpt; default \(TextCorpus.defaultDirectory)).")
+    var dataDir: String?
 
     @Flag(help: "Train on a synthetic dataset (Gaussian clusters) instead of Fashion-MNIST.")
     var synthetic = false
@@ -189,6 +218,9 @@ struct TrainCommand: ParsableCommand {
         guard checkpointMinutes >= 0 && checkpointMinutes.isFinite else { throw ValidationError("--checkpoint-minutes must be a number of minutes ≥ 0") }
         if checkpointMinutes > 0 && checkpointDir == nil { throw ValidationError("--checkpoint-minutes needs --checkpoint-dir, where to save") }
         if let stallTimeout, !(stallTimeout >= 0 && stallTimeout.isFinite) { throw ValidationError("--stall-timeout must be a number of seconds ≥ 0") }
+        guard layers > 0, channels > 0, heads > 0, context > 0 else { throw ValidationError("--layers, --channels, --heads and --context must be at least 1") }
+        guard channels % heads == 0 else { throw ValidationError("--channels \(channels) is not divisible by --heads \(heads); each head needs an equal share of the width") }
+        guard sampleLength >= 0, temperature >= 0 && temperature.isFinite else { throw ValidationError("--sample-length and --temperature must be ≥ 0") }
         if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
     }
 
@@ -196,7 +228,8 @@ struct TrainCommand: ParsableCommand {
     /// be the same on every rank. Left out: where rank 0 writes (`--metrics`, `--progress`), where
     /// each host keeps the data (`--data-dir`), and the BLAS threads of each node.
     var settingsEveryRankShares: [(name: String, value: String)] {
-        [("--optimizer", optimizer.rawValue), ("--hidden", hiddenWidths.map(String.init).joined(separator: ",")),
+        [("--model", model.rawValue), ("--layers", "\(layers)"), ("--channels", "\(channels)"), ("--heads", "\(heads)"),
+         ("--context", "\(context)"), ("--optimizer", optimizer.rawValue), ("--hidden", hiddenWidths.map(String.init).joined(separator: ",")),
          ("--activation", activation.rawValue), ("--epochs", "\(epochs)"), ("--steps", steps.map(String.init) ?? "none"),
          ("--batch-size", "\(batchSize)"), ("--lr", learningRate.map { "\($0)" } ?? "default"),
          ("--weight-decay", weightDecay.map { "\($0)" } ?? "default"), ("--beta1", "\(beta1)"),

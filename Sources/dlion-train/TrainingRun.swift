@@ -22,22 +22,64 @@ final class TrainingRun {
             throw TrainingError.invalidConfiguration("--optimizer \(choice.rawValue) runs on one rank; under mpirun use global-\(choice.rawValue) or dlion-mavo")
         }
         let threads = try Threads.shareNode(with: world, perRank: options.blasThreads)
-
-        // Set-up that can fail on one rank only is agreed on before any rank goes further.
-        let (train, test, reporter) = try world.agreeOnSuccess("set-up") { () throws -> (Dataset, Dataset, Reporter?) in
-            let (train, test) = try loadData()
-            let reporter = world.rank == 0 ? try Reporter(metricsPath: options.metrics, progress: options.progress, appending: options.resume) : nil
-            return (train, test, reporter)
+        switch options.model {
+        case .mlp: try runMLP(threads: threads)
+        case .gpt: try runGPT(threads: threads)
         }
-        let widths = [train.featureCount] + options.hiddenWidths + [train.classes]
+    }
+
+    /// The reporter on rank 0, nil elsewhere.
+    private func makeReporter() throws -> Reporter? {
+        world.rank == 0 ? try Reporter(metricsPath: options.metrics, progress: options.progress, appending: options.resume) : nil
+    }
+
+    private func runMLP(threads: Int) throws {
+        // Set-up that can fail on one rank only is agreed on before any rank goes further.
+        let (training, test, reporter) = try world.agreeOnSuccess("set-up") { () throws -> (Dataset, Dataset, Reporter?) in
+            let (train, test) = try loadData()
+            return (train, test, try makeReporter())
+        }
+        let widths = [training.featureCount] + options.hiddenWidths + [training.classes]
+        let (model, batches) = try world.agreeOnSuccess("set-up") { () throws -> (MLP, ShardedBatches) in
+            (try MLP(widths: widths, activation: options.activation, maxBatch: max(options.batchSize, 256), seed: options.seed),
+             try ShardedBatches(dataset: training, rank: world.rank, ranks: world.size, batchSize: options.batchSize, seed: options.seed))
+        }
+        try train(model: model, data: batches, evaluationData: EvaluationBatches(dataset: test, batchSize: model.maxBatch), reporter: reporter,
+                  describing: "\(options.synthetic ? "synthetic data" : "Fashion-MNIST"), MLP \(widths.map(String.init).joined(separator: "-"))",
+                  threads: threads)
+    }
+
+    private func runGPT(threads: Int) throws {
+        let (corpus, reporter) = try world.agreeOnSuccess("set-up") { () throws -> (TextCorpus, Reporter?) in
+            (try TextCorpus.load(directory: options.dataDir ?? TextCorpus.defaultDirectory), try makeReporter())
+        }
+        let configuration = GPTConfiguration(vocabulary: corpus.vocabulary.count, context: options.context, layers: options.layers,
+                                             channels: options.channels, heads: options.heads)
+        let (model, windows) = try world.agreeOnSuccess("set-up") { () throws -> (GPT, TextWindows) in
+            (try GPT(configuration, maxBatch: options.batchSize, seed: options.seed),
+             try TextWindows(tokens: corpus.training, context: options.context, batchSize: options.batchSize, rank: world.rank, ranks: world.size, seed: options.seed))
+        }
+        try train(model: model, data: windows, evaluationData: TextEvaluationWindows(tokens: corpus.validation, context: options.context, batchSize: model.maxBatch),
+                  reporter: reporter, describing: "\(corpus.training.count) characters of text (vocabulary \(corpus.vocabulary.count)), GPT \(options.layers) layers × \(options.channels) wide, \(options.heads) heads, context \(options.context)",
+                  threads: threads)
+        if let reporter, options.sampleLength > 0 {
+            let prompt = Array(corpus.validation.prefix(min(16, options.context)))
+            let sample = model.sample(prompt: prompt, length: options.sampleLength, temperature: options.temperature, seed: options.seed)
+            reporter.say("sample (temperature \(options.temperature)), after the prompt “\(corpus.text(prompt))”:\n\(corpus.text(sample))")
+        }
+    }
+
+    /// Builds the schedule and the optimizer for `data`, then trains `model` with the library's
+    /// ``Trainer``, checkpointing and resuming as the flags say.
+    private func train<M: Model>(model: M, data: any TrainingData<M.Batch>, evaluationData: any EvaluationData<M.Batch>,
+                                 reporter: Reporter?, describing what: String, threads: Int) throws {
+        let choice = options.optimizer
         let communicator = try world.duplicate()
-        let (model, batches, schedule, totalSteps, peak, optimizer) = try world.agreeOnSuccess("set-up") {
-            () throws -> (MLP, ShardedBatches, LearningRateSchedule, Int, Float, any Optimizer) in
-            let model = try MLP(widths: widths, activation: options.activation, maxBatch: max(options.batchSize, 256), seed: options.seed)
-            let batches = try ShardedBatches(dataset: train, rank: world.rank, ranks: world.size, batchSize: options.batchSize, seed: options.seed)
-            let (epochSteps, overflow) = options.epochs.multipliedReportingOverflow(by: batches.stepsPerEpoch)
+        let (schedule, totalSteps, peak, optimizer) = try world.agreeOnSuccess("set-up") {
+            () throws -> (LearningRateSchedule, Int, Float, any Optimizer) in
+            let (epochSteps, overflow) = options.epochs.multipliedReportingOverflow(by: data.stepsPerEpoch)
             guard options.steps != nil || !overflow else {
-                throw TrainingError.invalidConfiguration("--epochs \(options.epochs) × \(batches.stepsPerEpoch) steps per epoch is more steps than can be counted; use fewer --epochs or --steps")
+                throw TrainingError.invalidConfiguration("--epochs \(options.epochs) × \(data.stepsPerEpoch) steps per epoch is more steps than can be counted; use fewer --epochs or --steps")
             }
             let totalSteps = options.steps ?? epochSteps
             let peak = options.learningRate ?? choice.defaultLearningRate
@@ -47,17 +89,16 @@ final class TrainingRun {
             }
             let optimizer = try OptimizerFactory(options: options, rank: world.rank)
                 .make(count: model.arena.count, slots: model.arena.slots, communicator: communicator, schedule: schedule,
-                      totalSteps: totalSteps, peak: peak, stepsPerEpoch: batches.stepsPerEpoch)
-            return (model, batches, schedule, totalSteps, peak, optimizer)
+                      totalSteps: totalSteps, peak: peak, stepsPerEpoch: data.stepsPerEpoch)
+            return (schedule, totalSteps, peak, optimizer)
         }
 
-        reporter?.say("dlion-train: \(optimizer.name) on \(options.synthetic ? "synthetic data" : "Fashion-MNIST"), \(world.size) rank(s) × batch \(options.batchSize), "
-                      + "MLP \(widths.map(String.init).joined(separator: "-")) (\(model.arena.count) parameters), \(totalSteps) steps, peak lr \(peak), \(threads) BLAS thread(s) per rank"
+        reporter?.say("dlion-train: \(optimizer.name) on \(what) (\(model.arena.count) parameters), \(world.size) rank(s) × batch \(options.batchSize), "
+                      + "\(totalSteps) steps, peak lr \(peak), \(threads) BLAS thread(s) per rank"
                       + (getenv("OPENBLAS_THREAD_TIMEOUT").map { " (OPENBLAS_THREAD_TIMEOUT=\(String(cString: $0)))" } ?? ""))
 
         BLAS.timing = options.profile
-        let trainer = Trainer(model: model, optimizer: optimizer, data: batches,
-                              evaluationData: EvaluationBatches(dataset: test, batchSize: model.maxBatch), communicator: world,
+        let trainer = Trainer(model: model, optimizer: optimizer, data: data, evaluationData: evaluationData, communicator: world,
                               plan: TrainingPlan(steps: totalSteps, schedule: schedule, evaluationInterval: options.evalInterval,
                                                  logInterval: options.logInterval,
                                                  stallTimeout: options.stallTimeout.map { $0 == 0 ? .off : .seconds($0) } ?? .adaptive,
@@ -78,7 +119,7 @@ final class TrainingRun {
             }
         }
         if let reporter {
-            trainer.observers.append(RunObserver(reporter: reporter, profile: options.profile,
+            trainer.observers.append(RunObserver(reporter: reporter, profile: options.profile, languageModel: options.model == .gpt,
                                                  synchronizationRule: (optimizer as? LocalAdamW)?.rule))
         }
         try trainer.run(from: position)
@@ -88,7 +129,8 @@ final class TrainingRun {
         if options.synthetic {
             return (Dataset.synthetic(count: 20_000, seed: 1), Dataset.synthetic(count: 4_000, seed: 2))
         }
-        return (try FashionMNIST.load(.train, directory: options.dataDir), try FashionMNIST.load(.test, directory: options.dataDir))
+        let directory = options.dataDir ?? FashionMNIST.defaultDirectory
+        return (try FashionMNIST.load(.train, directory: directory), try FashionMNIST.load(.test, directory: directory))
     }
 }
 

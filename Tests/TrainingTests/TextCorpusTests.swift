@@ -12,7 +12,7 @@ import Training
     }
 
     @Test func refusesTextThatIsNotUTF8() {
-        #expect(throws: TrainingError.datasetCorrupt(path: "bad", reason: "it is not UTF-8 text (after 2 characters); text corpora must be plain UTF-8 files")) {
+        #expect(throws: TrainingError.textUnusable(path: "bad", reason: "it is not UTF-8 text (after 2 characters); text corpora must be plain UTF-8 files")) {
             try TextCorpus(files: [("bad", [0x68, 0x69, 0xFF, 0x21])])
         }
     }

@@ -38,7 +38,7 @@ public struct TextCorpus: Sendable {
             let path = "\(directory)/\(name)"
             var status = stat()
             guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { continue }
-            files.append((path, try Files.read(path) { TrainingError.datasetCorrupt(path: path, reason: $0) }))
+            files.append((path, try Files.read(path) { TrainingError.textUnusable(path: path, reason: $0) }))
         }
         return try TextCorpus(files: files, maxVocabulary: maxVocabulary, directory: directory)
     }
@@ -56,7 +56,7 @@ public struct TextCorpus: Sendable {
                 case .scalarValue(let scalar): scalars.append(scalar)
                 case .emptyInput: break decoding
                 case .error:
-                    throw TrainingError.datasetCorrupt(path: file.name, reason: "it is not UTF-8 text (after \(scalars.count) characters); text corpora must be plain UTF-8 files")
+                    throw TrainingError.textUnusable(path: file.name, reason: "it is not UTF-8 text (after \(scalars.count) characters); text corpora must be plain UTF-8 files")
                 }
             }
             let validationStart = scalars.count - Int(Double(scalars.count) * TextCorpus.validationFraction)
@@ -64,11 +64,11 @@ public struct TextCorpus: Sendable {
             validationText += scalars[validationStart...]
         }
         guard trainingText.count >= 2 else {
-            throw TrainingError.datasetCorrupt(path: directory, reason: "it holds \(trainingText.count) character(s) of training text in \(files.count) file(s); a language model needs text")
+            throw TrainingError.textUnusable(path: directory, reason: "it holds \(trainingText.count) character(s) of training text in \(files.count) file(s); a language model needs text")
         }
         let vocabulary = Set(trainingText.map(\.value)).sorted().compactMap(Unicode.Scalar.init)
         guard vocabulary.count <= maxVocabulary else {
-            throw TrainingError.datasetCorrupt(path: directory, reason: "its training text has \(vocabulary.count) distinct characters, more than the vocabulary's \(maxVocabulary)")
+            throw TrainingError.textUnusable(path: directory, reason: "its training text has \(vocabulary.count) distinct characters, more than the vocabulary's \(maxVocabulary)")
         }
         var index: [Unicode.Scalar: Int32] = [:]
         for (token, scalar) in vocabulary.enumerated() { index[scalar] = Int32(token) }

@@ -189,6 +189,34 @@ public final class GPT: Model {
         unused.baseAddress!.advanced(by: T * C).update(repeating: 0, count: unused.count - T * C)
     }
 
+    /// Continues `prompt` (at least one token) by `length` tokens, each drawn from the model's
+    /// next-token distribution at `temperature` (0: always the most likely), reading at most
+    /// the last ``GPTConfiguration/context`` tokens; deterministic for a `seed`.
+    public func sample(prompt: [Int32], length: Int, temperature: Float, seed: UInt64) -> [Int32] {
+        precondition(!prompt.isEmpty, "GPT.sample: the prompt needs a token")
+        var text = prompt
+        var random = SplitMix64(seed: seed)
+        let V = configuration.vocabulary
+        for _ in 0..<length {
+            let window = Array(text.suffix(configuration.context))
+            let batch = TokenBatch(windows: 1, positions: window.count)
+            _ = batch.tokens.update(fromContentsOf: window)
+            _ = forward(batch)
+            let logits = buffers.logits + (window.count - 1) * V
+            var best = 0
+            for v in 1..<V where logits[v] > logits[best] { best = v }
+            guard temperature > 0 else { text.append(Int32(best)); continue }
+            var weights = (0..<V).map { expf((logits[$0] - logits[best]) / temperature) }
+            let total = weights.reduce(0, +)
+            var draw = random.uniform(0, total)
+            var token = V - 1
+            for v in 0..<V { draw -= weights[v]; if draw < 0 { token = v; break } }
+            weights.removeAll()
+            text.append(Int32(token))
+        }
+        return Array(text.dropFirst(prompt.count))
+    }
+
     private func parameters(_ slot: TensorSlot) -> UnsafePointer<Float> { UnsafePointer(arena.parameters(slot).baseAddress!) }
     private func gradients(_ slot: TensorSlot) -> UnsafeMutablePointer<Float> { arena.gradients(slot).baseAddress! }
 

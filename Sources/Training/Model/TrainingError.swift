@@ -8,6 +8,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case datasetMissing(path: String, hint: String)
     /// A dataset file is there but not a valid IDX file of the expected kind.
     case datasetCorrupt(path: String, reason: String)
+    /// A text corpus cannot train a language model: not UTF-8, empty, too many characters.
+    case textUnusable(path: String, reason: String)
     /// A configuration value is out of range or contradicts another.
     case invalidConfiguration(String)
     /// A checkpoint file is unreadable, truncated or inconsistent.
@@ -36,6 +38,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "dataset file \(path) is missing or unreadable. \(hint)"
         case .datasetCorrupt(let path, let reason):
             return "dataset file \(path) is not a valid IDX file: \(reason). Reinstall it (apt-get install --reinstall dataset-fashion-mnist) or pass --synthetic"
+        case .textUnusable(let path, let reason):
+            return "text \(path) cannot be used: \(reason)"
         case .invalidConfiguration(let reason):
             return reason
         case .checkpointCorrupt(let path, let reason):
