@@ -8,14 +8,15 @@ final class RunObserver: TrainingObserver {
     /// Local AdamW's rule, to explain a capped round.
     let synchronizationRule: SynchronizationRule?
 
-    /// Whether the model predicts characters (validation loss in nats and bits per character)
-    /// rather than classes (test accuracy).
-    let languageModel: Bool
+    /// For a language model, the tokens in each example (window): it is scored by validation
+    /// loss in nats and bits per character, and its speed given in tokens per second. Nil for
+    /// a classifier (test accuracy, examples per second).
+    let tokensPerExample: Int?
 
-    init(reporter: Reporter, profile: Bool, languageModel: Bool, synchronizationRule: SynchronizationRule?) {
+    init(reporter: Reporter, profile: Bool, tokensPerExample: Int?, synchronizationRule: SynchronizationRule?) {
         self.reporter = reporter
         self.profile = profile
-        self.languageModel = languageModel
+        self.tokensPerExample = tokensPerExample
         self.synchronizationRule = synchronizationRule
     }
 
@@ -34,7 +35,7 @@ final class RunObserver: TrainingObserver {
     private func step(_ report: StepReport) throws {
         let eta = report.elapsedSeconds / Double(report.step) * Double(report.totalSteps - report.step)
         reporter.progress("step \(report.step)/\(report.totalSteps)  epoch \(report.epoch)  loss \(fixed(report.loss, 4))  "
-                          + "lr \(scientific(report.learningRate))  \(Int(report.samplesPerSecond)) samples/s  ETA \(durationText(eta))")
+                          + "lr \(scientific(report.learningRate))  \(speedText(report.samplesPerSecond))  ETA \(durationText(eta))")
         try reporter.record([("event", .string("step")), ("step", .int(report.step)), ("epoch", .int(report.epoch)), ("loss", .double(report.loss)),
                          ("learning_rate", .double(Double(report.learningRate))), ("samples_per_second", .double(report.samplesPerSecond)),
                          ("bytes_sent_per_rank", .int(report.bytesSentPerRank))])
@@ -72,7 +73,7 @@ final class RunObserver: TrainingObserver {
               optimizer        \(summary.optimizer) on \(summary.ranks) rank(s)
               evaluation       \(scoreText(summary.evaluation))
               steps            \(summary.steps) (\(summary.skippedSteps) skipped for non-finite gradients), \(summary.communicationRounds) synchronizations
-              wall time        \(durationText(wall))   (\(Int(summary.samplesPerSecond)) samples/s)
+              wall time        \(durationText(wall))   (\(speedText(summary.samplesPerSecond)))
               sent per rank    \(bytesText(sent))   (fp32 gradient allreduce: \(bytesText(fp32))\(sent > 0 ? ", \(fixed(ratio, 1))× more" : ""))
             """)
         if profile { reporter.say(profileText(summary)) }
@@ -94,8 +95,13 @@ final class RunObserver: TrainingObserver {
     /// An evaluation in words: accuracy and loss, or for a language model the loss per
     /// character in nats and bits and the share of next characters predicted.
     private func scoreText(_ result: Evaluation) -> String {
-        guard languageModel else { return "test accuracy \(fixed(100 * result.accuracy, 2)) %, test loss \(fixed(result.loss, 4))" }
+        guard tokensPerExample != nil else { return "test accuracy \(fixed(100 * result.accuracy, 2)) %, test loss \(fixed(result.loss, 4))" }
         return "validation loss \(fixed(result.loss, 4)) nats/char (\(fixed(result.loss / 0.6931471805599453, 3)) bits/char), next character right \(fixed(100 * result.accuracy, 1)) %"
+    }
+
+    /// Examples per second, or tokens per second for a language model.
+    private func speedText(_ examplesPerSecond: Double) -> String {
+        tokensPerExample.map { "\(Int(examplesPerSecond * Double($0))) tokens/s" } ?? "\(Int(examplesPerSecond)) samples/s"
     }
 
     /// Shares of the run's time, rank 0's view.

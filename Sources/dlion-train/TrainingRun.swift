@@ -119,7 +119,7 @@ final class TrainingRun {
             }
         }
         if let reporter {
-            trainer.observers.append(RunObserver(reporter: reporter, profile: options.profile, languageModel: options.model == .gpt,
+            trainer.observers.append(RunObserver(reporter: reporter, profile: options.profile, tokensPerExample: options.model == .gpt ? options.context : nil,
                                                  synchronizationRule: (optimizer as? LocalAdamW)?.rule))
         }
         try trainer.run(from: position)
