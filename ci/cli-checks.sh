@@ -245,6 +245,10 @@ expect "a GPT reports bits per character" zero "bits/char" ci/mpirun -np 2 $trai
 expect "GPT resume is exact" zero "resume exact: dlion-mavo at 2 rank(s)" \
     ci/resume-check.sh 2 dlion-mavo --model gpt --batch-size 4 --context 32 --sample-length 0
 expect "a width the heads do not divide" nonzero "--channels 65 is not divisible by --heads 4" $train --model gpt --channels 65
+expect "a GPT context whose activations overflow" nonzero "are more floats than can be counted; use a smaller --context" \
+    ci/mpirun -np 2 $train --model gpt --context 4000000000
+expect "a GPT too large for memory, activations counted" nonzero "with its gradients and activations" \
+    ci/mpirun -np 2 $train --model gpt --context 100000
 mkdir -p "$work/text-empty" "$work/text-binary" "$work/text-short"
 printf '\xff\xfe\x00binary' > "$work/text-binary/data.txt"
 printf 'too short' > "$work/text-short/a.txt"

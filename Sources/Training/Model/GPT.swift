@@ -90,9 +90,12 @@ public final class GPT: Model {
         var tensors: [(name: String, shape: [Int])] = [("wte", [V, C]), ("wpe", [T, C])]
         for layer in 0..<L { tensors += BlockSlots.tensors(layer: layer, channels: C) }
         tensors += [("lnf.weight", [C]), ("lnf.bias", [C]), ("head.weight", [V, C]), ("head.bias", [V])]
-        let rows = maxBatch * T
-        try Buffers.checkMemory(parameters: tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }, floats: Buffers.floats(rows: rows, configuration, maxBatch: maxBatch))
-        let arena = try ParameterArena(tensors: tensors)
+        let blockSizes = BlockActivations.sizes(maxBatch: maxBatch, configuration), bufferSizes = Buffers.sizes(maxBatch: maxBatch, configuration)
+        let (blocksFloats, blocksOverflow) = (FloatSlab.floats(blockSizes) ?? .max).multipliedReportingOverflow(by: L)
+        guard !blocksOverflow, let bufferFloats = FloatSlab.floats(bufferSizes), bufferFloats <= .max - blocksFloats else {
+            throw TrainingError.invalidConfiguration("the activations of \(maxBatch) windows of \(T) tokens through \(L) layers of width \(C) are more floats than can be counted; use a smaller --context, --batch-size, --layers or --channels")
+        }
+        let arena = try ParameterArena(tensors: tensors, activationFloats: blocksFloats + bufferFloats)
         self.arena = arena
         wte = arena.slots[0]
         wpe = arena.slots[1]
@@ -100,8 +103,8 @@ public final class GPT: Model {
         let last = arena.slots.count
         finalNorm = (arena.slots[last - 4], arena.slots[last - 3])
         head = (arena.slots[last - 2], arena.slots[last - 1])
-        activations = (0..<L).map { _ in BlockActivations(rows: rows, channels: C, attention: maxBatch * heads * T * T) }
-        buffers = Buffers(rows: rows, configuration)
+        activations = (0..<L).map { _ in BlockActivations(FloatSlab(blockSizes)) }
+        buffers = Buffers(FloatSlab(bufferSizes))
 
         var random = SplitMix64(seed: seed)
         let residualScale = 1 / Float(2 * L).squareRoot()
@@ -206,12 +209,10 @@ public final class GPT: Model {
             var best = 0
             for v in 1..<V where logits[v] > logits[best] { best = v }
             guard temperature > 0 else { text.append(Int32(best)); continue }
-            var weights = (0..<V).map { expf((logits[$0] - logits[best]) / temperature) }
-            let total = weights.reduce(0, +)
-            var draw = random.uniform(0, total)
+            let weights = (0..<V).map { expf((logits[$0] - logits[best]) / temperature) }
+            var draw = random.uniform(0, weights.reduce(0, +))
             var token = V - 1
             for v in 0..<V { draw -= weights[v]; if draw < 0 { token = v; break } }
-            weights.removeAll()
             text.append(Int32(token))
         }
         return Array(text.dropFirst(prompt.count))
@@ -251,20 +252,22 @@ private final class BlockActivations {
     /// The block's input (the previous block's output or the embedding), not owned.
     var input: UnsafePointer<Float>
     let ln1, ln1Mean, ln1Rstd, qkv, att, attended, residual, ln2, ln2Mean, ln2Rstd, fc, fcGELU, output: UnsafeMutablePointer<Float>
-    private let storage: UnsafeMutableBufferPointer<Float>
+    private let slab: FloatSlab
 
-    init(rows N: Int, channels C: Int, attention: Int) {
-        let sizes = [N * C, N, N, N * 3 * C, attention, N * C, N * C, N * C, N, N, N * 4 * C, N * 4 * C, N * C]
-        storage = zeroedBuffer(sizes.reduce(0, +))
-        var pointers: [UnsafeMutablePointer<Float>] = []
-        var offset = 0
-        for size in sizes { pointers.append(storage.baseAddress! + offset); offset += size }
-        (ln1, ln1Mean, ln1Rstd, qkv, att, attended, residual) = (pointers[0], pointers[1], pointers[2], pointers[3], pointers[4], pointers[5], pointers[6])
-        (ln2, ln2Mean, ln2Rstd, fc, fcGELU, output) = (pointers[7], pointers[8], pointers[9], pointers[10], pointers[11], pointers[12])
-        input = UnsafePointer(ln1)
+    /// The buffers' sizes as factors, in the order of the properties.
+    static func sizes(maxBatch B: Int, _ c: GPTConfiguration) -> [[Int]] {
+        let (T, C, heads) = (c.context, c.channels, c.heads)
+        return [[B, T, C], [B, T], [B, T], [B, T, 3, C], [B, heads, T, T], [B, T, C], [B, T, C],
+                [B, T, C], [B, T], [B, T], [B, T, 4, C], [B, T, 4, C], [B, T, C]]
     }
 
-    deinit { storage.deallocate() }
+    init(_ slab: FloatSlab) {
+        self.slab = slab
+        let p = slab.pointers
+        (ln1, ln1Mean, ln1Rstd, qkv, att, attended, residual) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+        (ln2, ln2Mean, ln2Rstd, fc, fcGELU, output) = (p[7], p[8], p[9], p[10], p[11], p[12])
+        input = UnsafePointer(ln1)
+    }
 }
 
 /// The model-wide activations and the backward pass's gradient buffers.
@@ -273,37 +276,56 @@ private final class Buffers {
     let dlogits, dnormed, dstream, dbranch, dwide, dqkv, attentionScratch: UnsafeMutablePointer<Float>
     /// The last block's output, not owned.
     var finalInput: UnsafePointer<Float>
+    private let slab: FloatSlab
+
+    /// The buffers' sizes as factors, in the order of the properties.
+    static func sizes(maxBatch B: Int, _ c: GPTConfiguration) -> [[Int]] {
+        let (T, C, V) = (c.context, c.channels, c.vocabulary)
+        return [[B, T, C], [B, T, C], [B, T], [B, T], [B, T, V], [B, T, V],
+                [B, T, V], [B, T, C], [B, T, C], [B, T, C], [B, T, 4, C], [B, T, 3, C], [T, T]]
+    }
+
+    init(_ slab: FloatSlab) {
+        self.slab = slab
+        let p = slab.pointers
+        (embedded, lnf, lnfMean, lnfRstd, logits, probabilities) = (p[0], p[1], p[2], p[3], p[4], p[5])
+        (dlogits, dnormed, dstream, dbranch, dwide, dqkv, attentionScratch) = (p[6], p[7], p[8], p[9], p[10], p[11], p[12])
+        finalInput = UnsafePointer(embedded)
+    }
+}
+
+/// Zeroed float buffers carved from one allocation, one per size (given as factors).
+private final class FloatSlab {
+    /// The buffers, in the order of the sizes.
+    let pointers: [UnsafeMutablePointer<Float>]
     private let storage: UnsafeMutableBufferPointer<Float>
 
-    static func sizes(rows N: Int, _ c: GPTConfiguration) -> [Int] {
-        let (C, V, T) = (c.channels, c.vocabulary, c.context)
-        return [N * C, N * C, N, N, N * V, N * V, N * V, N * C, N * C, N * C, N * 4 * C, N * 3 * C, T * T]
+    /// The floats `sizes` need together, or nil when that is more than can be counted.
+    static func floats(_ sizes: [[Int]]) -> Int? {
+        var total = 0
+        for factors in sizes {
+            var size = 1
+            for factor in factors {
+                let (product, overflow) = size.multipliedReportingOverflow(by: factor)
+                guard !overflow else { return nil }
+                size = product
+            }
+            let (sum, overflow) = total.addingReportingOverflow(size)
+            guard !overflow else { return nil }
+            total = sum
+        }
+        return total
     }
 
-    /// Floats of activations and gradient buffers for `rows` rows, blocks included.
-    static func floats(rows N: Int, _ c: GPTConfiguration, maxBatch: Int) -> Int {
-        let C = c.channels
-        let block = N * (16 * C + 4) + maxBatch * c.heads * c.context * c.context
-        return sizes(rows: N, c).reduce(0, +) + c.layers * block
-    }
-
-    /// Throws ``TrainingError/modelTooLarge(parameters:bytesNeeded:bytesAvailable:)`` when the
-    /// activations, with the parameters and their gradients, would not fit.
-    static func checkMemory(parameters: Int, floats: Int) throws {
-        let needed = 4 * (2 * parameters + floats)
-        let available = availableMemoryBytes()
-        if needed > available { throw TrainingError.modelTooLarge(parameters: parameters, bytesNeeded: needed, bytesAvailable: available) }
-    }
-
-    init(rows N: Int, _ c: GPTConfiguration) {
-        let sizes = Buffers.sizes(rows: N, c)
-        storage = zeroedBuffer(sizes.reduce(0, +))
-        var pointers: [UnsafeMutablePointer<Float>] = []
+    /// Buffers of `sizes`, whose total ``floats(_:)`` has counted.
+    init(_ sizes: [[Int]]) {
+        let storage = zeroedBuffer(FloatSlab.floats(sizes) ?? 0)
         var offset = 0
-        for size in sizes { pointers.append(storage.baseAddress! + offset); offset += size }
-        (embedded, lnf, lnfMean, lnfRstd, logits, probabilities) = (pointers[0], pointers[1], pointers[2], pointers[3], pointers[4], pointers[5])
-        (dlogits, dnormed, dstream, dbranch, dwide, dqkv, attentionScratch) = (pointers[6], pointers[7], pointers[8], pointers[9], pointers[10], pointers[11], pointers[12])
-        finalInput = UnsafePointer(embedded)
+        pointers = sizes.map { factors in
+            defer { offset += factors.reduce(1, *) }
+            return storage.baseAddress! + offset
+        }
+        self.storage = storage
     }
 
     deinit { storage.deallocate() }

@@ -35,9 +35,10 @@ public final class ParameterArena {
 
     /// Lays out `tensors` (name and shape) one after another, parameters and gradients zero.
     /// Throws ``TrainingError/modelTooLarge(parameters:bytesNeeded:bytesAvailable:)`` when
-    /// the parameters and gradients would not fit in the memory available, and
+    /// the parameters and gradients, with the `activationFloats` the model will allocate
+    /// beside them, would not fit in the memory available, and
     /// ``TrainingError/invalidConfiguration(_:)`` when a shape's size overflows.
-    public init(tensors: [(name: String, shape: [Int])]) throws {
+    public init(tensors: [(name: String, shape: [Int])], activationFloats: Int = 0) throws {
         var offset = 0
         var slots: [TensorSlot] = []
         for tensor in tensors {
@@ -52,7 +53,9 @@ public final class ParameterArena {
             }
             offset = next
         }
-        let (needed, overflow) = offset.multipliedReportingOverflow(by: 2 * MemoryLayout<Float>.stride)
+        let (floats, floatsOverflow) = (2 * offset).addingReportingOverflow(activationFloats)
+        let (bytes, bytesOverflow) = floats.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        let (needed, overflow) = (bytes, floatsOverflow || bytesOverflow || offset > Int.max / 2)
         let available = availableMemoryBytes()
         guard !overflow, needed < available else {
             throw TrainingError.modelTooLarge(parameters: offset, bytesNeeded: overflow ? .max : needed, bytesAvailable: available)

@@ -29,8 +29,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .modelTooLarge(let parameters, let needed, let available):
-            return "the model has \(parameters) parameters and needs about \(needed >> 20) MiB with its gradients, "
-                + "but only \(available >> 20) MiB of memory is available; use smaller --hidden widths"
+            return "the model has \(parameters) parameters and needs about \(needed >> 20) MiB with its gradients and activations, "
+                + "but only \(available >> 20) MiB of memory is available; use smaller --hidden widths (MLP) or a smaller --channels, --layers, --context or --batch-size (GPT)"
         case .optimizerStateTooLarge(let buffers, let parameters, let needed, let available):
             return "the optimizer's state (\(buffers) float(s) for each of \(parameters) parameters) needs about \(needed >> 20) MiB, "
                 + "but only \(available >> 20) MiB of memory is available; use smaller --hidden widths or an optimizer with less state"

@@ -44,7 +44,7 @@ struct Interruptions {
     /// at most `most` steps (the log interval, where the loss report agrees anyway).
     mutating func follow(stepSeconds: Double, atMost most: Int) {
         let steps = stepSeconds > 0 ? Interruptions.agreementPeriod / stepSeconds : Double(most)
-        every = max(1, min(most, Int(min(steps, Double(most)))))
+        every = max(1, Int(min(steps, Double(most))))
     }
 
     /// This rank's requests against every other's; collective.
