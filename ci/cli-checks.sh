@@ -258,5 +258,14 @@ expect "text that is not UTF-8" nonzero "data.txt cannot be used: it is not UTF-
 expect "text shorter than a window" nonzero "too few for windows of 64" ci/mpirun -np 2 $train --model gpt --data-dir "$work/text-short"
 expect "a missing text directory" nonzero "Point --data-dir at a directory of plain text files" ci/mpirun -np 2 $train --model gpt --data-dir /nonexistent
 
+# The ViT on Fashion-MNIST's images: it trains and resumes exactly; a patch that does not divide
+# the image fails on every rank before training.
+expect "a ViT trains on the images" zero "ViT 1 layers × 16 wide, 2 heads, 7×7 patches (16 per image)" \
+    ci/mpirun -np 2 $train --model vit --synthetic --steps 10 --layers 1 --channels 16 --heads 2 --patch-size 7
+expect "ViT resume is exact" zero "resume exact: dlion-mavo at 2 rank(s)" \
+    ci/resume-check.sh 2 dlion-mavo --model vit --layers 1 --channels 16 --heads 2 --patch-size 7
+expect "a patch the image does not divide, every rank says so" nonzero "(rank 1): error: the patch size 5 does not divide the 28×28 images; choose --patch-size among 1, 2, 4, 7, 14, 28" \
+    ci/mpirun -np 2 $train --model vit --synthetic --patch-size 5
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -50,6 +50,8 @@ enum ModelChoice: String, ExpressibleByArgument, CaseIterable {
     case mlp
     /// A character-level GPT on plain text.
     case gpt
+    /// A Vision Transformer on Fashion-MNIST.
+    case vit
 }
 
 /// How rank 0 shows progress.
@@ -59,11 +61,11 @@ enum ProgressChoice: String, ExpressibleByArgument, CaseIterable {
 
 extension Activation: ExpressibleByArgument {}
 
-/// `dlion-train`: trains an MLP on Fashion-MNIST with Distributed Lion or a baseline.
+/// `dlion-train`: trains an MLP or a ViT on Fashion-MNIST, or a GPT on text, with Distributed Lion or a baseline.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlion-train",
-        abstract: "Data-parallel training of an MLP on Fashion-MNIST with Distributed Lion and its baselines.",
+        abstract: "Data-parallel training of an MLP or a ViT on Fashion-MNIST, or a character-level GPT on text, with Distributed Lion and its baselines.",
         discussion: """
             Run under mpirun; every rank trains on its own shard of each epoch's shuffle:
               ci/mpirun -np 16 .build/release/dlion-train
@@ -75,20 +77,23 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Optimizer: \(OptimizerChoice.allCases.map(\.rawValue).joined(separator: ", ")). lion and adamw run on one rank only.")
     var optimizer: OptimizerChoice = .dlionMavo
 
-    @Option(help: "Model: mlp (Fashion-MNIST classifier) or gpt (character-level language model on --data-dir's text, Debian's fortunes by default).")
+    @Option(help: "Model: mlp or vit (Fashion-MNIST classifiers: a multilayer perceptron, a Vision Transformer) or gpt (character-level language model on --data-dir's text, Debian's fortunes by default).")
     var model: ModelChoice = .mlp
 
-    @Option(help: "GPT: transformer blocks.")
+    @Option(help: "GPT and ViT: transformer blocks.")
     var layers = 2
 
-    @Option(help: "GPT: width of the residual stream (a multiple of --heads).")
+    @Option(help: "GPT and ViT: width of the residual stream (a multiple of --heads).")
     var channels = 64
 
-    @Option(help: "GPT: attention heads.")
+    @Option(help: "GPT and ViT: attention heads.")
     var heads = 4
 
     @Option(help: "GPT: tokens per window (the model's context).")
     var context = 64
+
+    @Option(help: "ViT: the side of the square patches, a divisor of the 28×28 images (4: 49 patches per image).")
+    var patchSize = 4
 
     @Option(help: "GPT: characters of text rank 0 generates at the end.")
     var sampleLength = 200
@@ -150,7 +155,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed for initialization, shuffling and coin flips (the same on every rank).")
     var seed: UInt64 = 0
 
-    @Option(help: "Directory holding the Fashion-MNIST *-ubyte.gz files (mlp; default \(FashionMNIST.defaultDirectory)) or plain text files (gpt; default \(TextCorpus.defaultDirectory)).")
+    @Option(help: "Directory holding the Fashion-MNIST *-ubyte.gz files (mlp, vit; default \(FashionMNIST.defaultDirectory)) or plain text files (gpt; default \(TextCorpus.defaultDirectory)).")
     var dataDir: String?
 
     @Flag(help: "Train on a synthetic dataset (Gaussian clusters) instead of Fashion-MNIST.")
@@ -218,7 +223,7 @@ struct TrainCommand: ParsableCommand {
         guard checkpointMinutes >= 0 && checkpointMinutes.isFinite else { throw ValidationError("--checkpoint-minutes must be a number of minutes ≥ 0") }
         if checkpointMinutes > 0 && checkpointDir == nil { throw ValidationError("--checkpoint-minutes needs --checkpoint-dir, where to save") }
         if let stallTimeout, !(stallTimeout >= 0 && stallTimeout.isFinite) { throw ValidationError("--stall-timeout must be a number of seconds ≥ 0") }
-        guard layers > 0, channels > 0, heads > 0, context > 0 else { throw ValidationError("--layers, --channels, --heads and --context must be at least 1") }
+        guard layers > 0, channels > 0, heads > 0, context > 0, patchSize > 0 else { throw ValidationError("--layers, --channels, --heads, --context and --patch-size must be at least 1") }
         guard channels % heads == 0 else { throw ValidationError("--channels \(channels) is not divisible by --heads \(heads); each head needs an equal share of the width") }
         guard sampleLength >= 0, temperature >= 0 && temperature.isFinite else { throw ValidationError("--sample-length and --temperature must be ≥ 0") }
         if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
@@ -229,7 +234,7 @@ struct TrainCommand: ParsableCommand {
     /// each host keeps the data (`--data-dir`), and the BLAS threads of each node.
     var settingsEveryRankShares: [(name: String, value: String)] {
         [("--model", model.rawValue), ("--layers", "\(layers)"), ("--channels", "\(channels)"), ("--heads", "\(heads)"),
-         ("--context", "\(context)"), ("--optimizer", optimizer.rawValue), ("--hidden", hiddenWidths.map(String.init).joined(separator: ",")),
+         ("--context", "\(context)"), ("--patch-size", "\(patchSize)"), ("--optimizer", optimizer.rawValue), ("--hidden", hiddenWidths.map(String.init).joined(separator: ",")),
          ("--activation", activation.rawValue), ("--epochs", "\(epochs)"), ("--steps", steps.map(String.init) ?? "none"),
          ("--batch-size", "\(batchSize)"), ("--lr", learningRate.map { "\($0)" } ?? "default"),
          ("--weight-decay", weightDecay.map { "\($0)" } ?? "default"), ("--beta1", "\(beta1)"),

@@ -23,7 +23,7 @@ final class TrainingRun {
         }
         let threads = try Threads.shareNode(with: world, perRank: options.blasThreads)
         switch options.model {
-        case .mlp: try runMLP(threads: threads)
+        case .mlp, .vit: try runClassifier(threads: threads)
         case .gpt: try runGPT(threads: threads)
         }
     }
@@ -33,20 +33,43 @@ final class TrainingRun {
         world.rank == 0 ? try Reporter(metricsPath: options.metrics, progress: options.progress, appending: options.resume) : nil
     }
 
-    private func runMLP(threads: Int) throws {
+    /// Trains the MLP or the ViT on Fashion-MNIST (or the synthetic images).
+    private func runClassifier(threads: Int) throws {
         // Set-up that can fail on one rank only is agreed on before any rank goes further.
         let (training, test, reporter) = try world.agreeOnSuccess("set-up") { () throws -> (Dataset, Dataset, Reporter?) in
             let (train, test) = try loadData()
             return (train, test, try makeReporter())
         }
-        let widths = [training.featureCount] + options.hiddenWidths + [training.classes]
-        let (model, batches) = try world.agreeOnSuccess("set-up") { () throws -> (MLP, ShardedBatches) in
-            (try MLP(widths: widths, activation: options.activation, maxBatch: max(options.batchSize, 256), seed: options.seed),
+        let source = options.synthetic ? "synthetic data" : "Fashion-MNIST"
+        switch options.model {
+        case .vit:
+            let configuration = ViTConfiguration(imageHeight: FashionMNIST.imageHeight, imageWidth: FashionMNIST.imageWidth, patchSize: options.patchSize,
+                                                 classes: training.classes, layers: options.layers, channels: options.channels, heads: options.heads)
+            try trainClassifier(training: training, test: test, reporter: reporter, threads: threads,
+                                describing: "\(source), ViT \(options.layers) layers × \(options.channels) wide, \(options.heads) heads, \(options.patchSize)×\(options.patchSize) patches (\(configuration.positions) per image)") {
+                try ViT(configuration, maxBatch: $0, seed: options.seed)
+            }
+        default:
+            let widths = [training.featureCount] + options.hiddenWidths + [training.classes]
+            try trainClassifier(training: training, test: test, reporter: reporter, threads: threads,
+                                describing: "\(source), MLP \(widths.map(String.init).joined(separator: "-"))") {
+                try MLP(widths: widths, activation: options.activation, maxBatch: $0, seed: options.seed)
+            }
+        }
+    }
+
+    /// Builds the classifier `makeModel` makes for a largest batch, and its batches, on every
+    /// rank, then trains it.
+    private func trainClassifier<M: Model>(training: Dataset, test: Dataset, reporter: Reporter?, threads: Int, describing what: String,
+                                           makeModel: (Int) throws -> M) throws where M.Batch == LabelledBatch {
+        // Evaluation batches of at least 128 rows, so that scoring the test split is quick.
+        let maxBatch = max(options.batchSize, 128)
+        let (model, batches) = try world.agreeOnSuccess("set-up") { () throws -> (M, ShardedBatches) in
+            (try makeModel(maxBatch),
              try ShardedBatches(dataset: training, rank: world.rank, ranks: world.size, batchSize: options.batchSize, seed: options.seed))
         }
-        try train(model: model, data: batches, evaluationData: EvaluationBatches(dataset: test, batchSize: model.maxBatch), reporter: reporter,
-                  describing: "\(options.synthetic ? "synthetic data" : "Fashion-MNIST"), MLP \(widths.map(String.init).joined(separator: "-"))",
-                  threads: threads)
+        try train(model: model, data: batches, evaluationData: EvaluationBatches(dataset: test, batchSize: maxBatch), reporter: reporter,
+                  describing: what, threads: threads)
     }
 
     private func runGPT(threads: Int) throws {

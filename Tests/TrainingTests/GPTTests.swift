@@ -17,27 +17,8 @@ import Testing
 
     @Test(arguments: [4, 3]) func gradientMatchesFiniteDifferences(positions: Int) throws {
         let model = try GPT(Self.configuration, maxBatch: 2, seed: 11)
-        // Larger weights than GPT-2's 0.02, so that every path carries a gradient worth checking.
-        var random = SplitMix64(seed: 12)
-        for index in model.arena.parameters.indices { model.arena.parameters[index] += random.uniform(-0.3, 0.3) }
-        let batch = Self.batch(windows: 2, positions: positions, seed: 13)
-        func loss() -> Double {
-            let result = model.forward(batch)
-            return result.lossSum / Double(result.count)
-        }
-        _ = loss()
-        model.backward(batch)
-        let analytic = model.arena.withGradients { Array($0) }
-        let parameters = model.arena.parameters.baseAddress!
-        var worst = (error: 0.0, name: "")
-        for slot in model.arena.slots {
-            for index in slot.offset..<slot.offset + slot.count {
-                let numeric = GradientCheckTests.numericGradient(parameters, index, step: 1e-3, loss)
-                let error = abs(Double(analytic[index]) - numeric) / (5e-4 + 0.05 * abs(numeric))
-                if error > worst.error { worst = (error, "\(slot.name)[\(index - slot.offset)]: \(analytic[index]) vs \(numeric)") }
-            }
-        }
-        #expect(worst.error <= 1, "worst gradient: \(worst.name)")
+        let (analytic, worst, name) = GradientCheckTests.checkModelGradient(model, Self.batch(windows: 2, positions: positions, seed: 13))
+        #expect(worst <= 1, "worst gradient: \(name)")
         // Every tensor gets a gradient, except the position rows this batch does not reach.
         for slot in model.arena.slots {
             let values = analytic[slot.offset..<slot.offset + slot.count]

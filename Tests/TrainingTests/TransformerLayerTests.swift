@@ -72,6 +72,49 @@ import Testing
         #expect(Self.matches(dqkv, qkv, loss))
     }
 
+    @Test func patchEmbeddingBackwardMatchesFiniteDifferences() {
+        let (batch, height, width, size, channels) = (2, 4, 6, 2, 3)
+        let positions = (height / size) * (width / size)
+        let images = Check.randomArray(batch * height * width, seed: 20)
+        let weight = Check.buffer(Check.randomArray(channels * size * size, seed: 21))
+        let bias = Check.buffer(Check.randomArray(channels, seed: 22))
+        let wpe = Check.buffer(Check.randomArray(positions * channels, seed: 23))
+        let probe = Check.randomArray(batch * positions * channels, seed: 24)
+        var patches = [Float](repeating: 0, count: batch * positions * size * size)
+        func loss() -> Double {
+            var out = [Float](repeating: 0, count: batch * positions * channels)
+            PatchEmbedding.forward(out: &out, patches: &patches, images: images, weight: weight, bias: bias, wpe: wpe,
+                                   batch: batch, height: height, width: width, size: size, channels: channels)
+            return zip(out, probe).reduce(0) { $0 + Double($1.0 * $1.1) }
+        }
+        _ = loss()
+        // Patch 4 of image 1 is rows 2–3, columns 2–3 of the second image.
+        let second = 1 * height * width
+        #expect(Array(patches[(positions + 4) * 4 ..< (positions + 5) * 4])
+                == [images[second + 2 * width + 2], images[second + 2 * width + 3], images[second + 3 * width + 2], images[second + 3 * width + 3]])
+        var dweight = [Float](repeating: 9, count: channels * size * size), dbias = [Float](repeating: 9, count: channels)
+        var dwpe = [Float](repeating: 9, count: positions * channels)
+        PatchEmbedding.backward(dweight: &dweight, dbias: &dbias, dwpe: &dwpe, dout: probe, patches: patches, weight: weight,
+                                batch: batch, positions: positions, size: size, channels: channels)
+        #expect(Self.matches(dweight, weight, loss))
+        #expect(Self.matches(dbias, bias, loss))
+        #expect(Self.matches(dwpe, wpe, loss))
+    }
+
+    @Test func meanPoolBackwardMatchesFiniteDifferences() {
+        let (batch, positions, channels) = (2, 3, 4)
+        let input = Check.buffer(Check.randomArray(batch * positions * channels, seed: 25))
+        let probe = Check.randomArray(batch * channels, seed: 26)
+        func loss() -> Double {
+            var out = [Float](repeating: 0, count: batch * channels)
+            MeanPool.forward(out: &out, inp: input, batch: batch, positions: positions, channels: channels)
+            return zip(out, probe).reduce(0) { $0 + Double($1.0 * $1.1) }
+        }
+        var dinput = [Float](repeating: 9, count: batch * positions * channels)
+        MeanPool.backward(dinp: &dinput, dout: probe, batch: batch, positions: positions, channels: channels)
+        #expect(Self.matches(dinput, input, loss))
+    }
+
     @Test func softmaxIsStableForLargeLogits() {
         var row: [Float] = [1000, 1001, 999, 5000]
         Attention.softmax(&row, visible: 3, count: 4)

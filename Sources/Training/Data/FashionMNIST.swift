@@ -10,6 +10,8 @@ public enum FashionMNIST {
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
     /// The mean and standard deviation of the training pixels scaled to [0, 1].
     static let mean: Float = 0.2860, standardDeviation: Float = 0.3530
+    /// The images' rows and columns; each row of a loaded ``Dataset`` is one image, row-major.
+    public static let imageHeight = 28, imageWidth = 28
 
     /// The training split (60 000 rows) or the test split (10 000 rows).
     public enum Split: String, Sendable {
@@ -23,7 +25,7 @@ public enum FashionMNIST {
         let labelPath = "\(directory)/\(split.rawValue)-labels-idx1-ubyte.gz"
         let images = try IDXFile(path: imagePath)
         let labels = try IDXFile(path: labelPath)
-        guard images.dimensions.count == 3, images.dimensions[1] == 28, images.dimensions[2] == 28 else {
+        guard images.dimensions.count == 3, images.dimensions[1] == imageHeight, images.dimensions[2] == imageWidth else {
             throw TrainingError.datasetCorrupt(path: imagePath, reason: "expected n×28×28 images, found dimensions \(images.dimensions)")
         }
         guard labels.dimensions.count == 1, labels.dimensions[0] == images.dimensions[0] else {
@@ -33,7 +35,7 @@ public enum FashionMNIST {
             throw TrainingError.datasetCorrupt(path: labelPath, reason: "label \(bad) is outside 0...9")
         }
         let features = images.bytes.map { (Float($0) / 255 - mean) / standardDeviation }
-        return Dataset(features: features, labels: labels.bytes.map { Int32($0) }, featureCount: 784, classes: 10)
+        return Dataset(features: features, labels: labels.bytes.map { Int32($0) }, featureCount: imageHeight * imageWidth, classes: 10)
     }
 }
 

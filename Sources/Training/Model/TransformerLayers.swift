@@ -159,3 +159,66 @@ public enum Attention {
         for s in visible..<count { row[s] = 0 }
     }
 }
+
+/// Non-overlapping square patches of single-channel images, each flattened row-major and
+/// projected to the model's width, plus a learned position embedding (ViT's stem):
+/// out[b, p] = weight · patch(b, p) + bias + wpe[p], patches numbered row by row.
+public enum PatchEmbedding {
+    /// Writes `patches` (batch × positions × size², kept for backward) gathered from `images`
+    /// (batch × height × width, row-major) and `out` (batch × positions × channels), where
+    /// positions = (height / size) · (width / size); `weight` is channels × size², `wpe`
+    /// positions × channels. `size` divides both sides.
+    public static func forward(out: UnsafeMutablePointer<Float>, patches: UnsafeMutablePointer<Float>, images: UnsafePointer<Float>,
+                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, wpe: UnsafePointer<Float>,
+                               batch: Int, height: Int, width: Int, size: Int, channels: Int) {
+        precondition(height % size == 0 && width % size == 0, "PatchEmbedding: \(size) does not divide \(height)×\(width)")
+        let (across, positions, patchFloats) = (width / size, (height / size) * (width / size), size * size)
+        for b in 0..<batch {
+            let image = images + b * height * width
+            for p in 0..<positions {
+                let corner = image + (p / across) * size * width + (p % across) * size
+                let patch = patches + (b * positions + p) * patchFloats
+                for row in 0..<size { (patch + row * size).update(from: corner + row * width, count: size) }
+            }
+        }
+        Linear.forward(out: out, inp: patches, weight: weight, bias: bias, batch: batch * positions, inputs: patchFloats, outputs: channels)
+        for b in 0..<batch { add(out + b * positions * channels, wpe, count: positions * channels) }
+    }
+
+    /// `dweight` (channels × size²), `dbias` (channels) and `dwpe` (positions × channels) from
+    /// `dout` (batch × positions × channels); the images need no gradient.
+    public static func backward(dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>, dwpe: UnsafeMutablePointer<Float>,
+                                dout: UnsafePointer<Float>, patches: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                batch: Int, positions: Int, size: Int, channels: Int) {
+        Linear.backward(dinp: nil, dweight: dweight, dbias: dbias, dout: dout, inp: patches, weight: weight,
+                        batch: batch * positions, inputs: size * size, outputs: channels)
+        dwpe.update(from: dout, count: positions * channels)
+        for b in 1..<max(1, batch) { add(dwpe, dout + b * positions * channels, count: positions * channels) }
+    }
+}
+
+/// The mean over positions: out[b, c] = (1/positions) Σₜ inp[b, t, c] (a ViT's pooling
+/// before its classification head).
+public enum MeanPool {
+    /// Writes `out` (batch × channels) from `inp` (batch × positions × channels).
+    public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, batch: Int, positions: Int, channels: Int) {
+        let inverse = 1 / Float(positions)
+        for b in 0..<batch {
+            let row = out + b * channels
+            row.update(from: inp + b * positions * channels, count: channels)
+            for t in 1..<positions { add(row, inp + (b * positions + t) * channels, count: channels) }
+            for c in 0..<channels { row[c] *= inverse }
+        }
+    }
+
+    /// `dinp` (batch × positions × channels): each position gets dout[b] / positions.
+    public static func backward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, batch: Int, positions: Int, channels: Int) {
+        let inverse = 1 / Float(positions)
+        for b in 0..<batch {
+            for t in 0..<positions {
+                let row = dinp + (b * positions + t) * channels
+                for c in 0..<channels { row[c] = dout[b * channels + c] * inverse }
+            }
+        }
+    }
+}
