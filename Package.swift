@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "mpi-conformance", targets: ["mpi-conformance"]),
         .executable(name: "collectives-bench", targets: ["collectives-bench"]),
         .executable(name: "gemm-bench", targets: ["gemm-bench"]),
+        .executable(name: "transformer-bench", targets: ["transformer-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,6 +49,11 @@ let package = Package(
             name: "gemm-bench",
             dependencies: ["Training", "Collectives", "BenchmarkSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "benchmarks/gemm-bench"
+        ),
+        .executableTarget(
+            name: "transformer-bench",
+            dependencies: ["Training", "Collectives", "BenchmarkSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "benchmarks/transformer-bench"
         ),
         .testTarget(
             name: "TrainingTests",

@@ -10,6 +10,10 @@ public enum BLAS {
     /// Whether `sgemm` calls are timed (for `--profile`); off by default.
     nonisolated(unsafe) public static var timing = false
 
+    /// When not nil, every `sgemm` call's shape is appended here (for replaying a step's
+    /// GEMMs alone, as `transformer-bench` does); nil by default.
+    nonisolated(unsafe) public static var recordedCalls: [GEMMCall]? = nil
+
     /// Clears ``gemmSeconds``.
     public static func resetTimer() { gemmSeconds = 0 }
 
@@ -23,11 +27,11 @@ public enum BLAS {
                              _ a: UnsafePointer<Float>, transposeA: Bool = false, lda: Int? = nil,
                              _ b: UnsafePointer<Float>, transposeB: Bool = false, ldb: Int? = nil,
                              into c: UnsafeMutablePointer<Float>, ldc: Int? = nil, alpha: Float = 1, beta: Float = 0) {
+        let call = GEMMCall(m: m, n: n, k: k, transposeA: transposeA, lda: lda ?? (transposeA ? m : k),
+                            transposeB: transposeB, ldb: ldb ?? (transposeB ? k : n), ldc: ldc ?? n, alpha: alpha, beta: beta)
+        recordedCalls?.append(call)
         let start = timing ? monotonicSeconds() : 0
-        cblas_sgemm(CblasRowMajor,
-                    transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha,
-                    a, Int32(lda ?? (transposeA ? m : k)), b, Int32(ldb ?? (transposeB ? k : n)), beta, c, Int32(ldc ?? n))
+        call.run(a, b, c)
         if timing { gemmSeconds += monotonicSeconds() - start }
     }
 
@@ -51,6 +55,35 @@ public enum BLAS {
     /// max(1, cores ÷ ranks), so that ranks do not fight over cores.
     public static func threadsPerRank(cores: Int, ranksOnNode: Int) -> Int {
         max(1, cores / max(1, ranksOnNode))
+    }
+}
+
+/// The shape of one `sgemm` call, row-major: C[m×n] = alpha · op(A) · op(B) + beta · C with
+/// row strides `lda`, `ldb`, `ldc` (``BLAS/sgemm(m:n:k:_:transposeA:lda:_:transposeB:ldb:into:ldc:alpha:beta:)``).
+public struct GEMMCall: Sendable, Equatable {
+    /// Rows of C, columns of C, and the shared dimension.
+    public let m: Int, n: Int, k: Int
+    /// Whether A is stored k×m, and its row stride.
+    public let transposeA: Bool, lda: Int
+    /// Whether B is stored n×k, and its row stride.
+    public let transposeB: Bool, ldb: Int
+    /// C's row stride.
+    public let ldc: Int
+    /// The scale of the product and of C's old value.
+    public let alpha: Float, beta: Float
+
+    /// The floats A, B and C span with their strides.
+    public var extents: (a: Int, b: Int, c: Int) {
+        ((transposeA ? k : m) * lda, (transposeB ? n : k) * ldb, m * ldc)
+    }
+
+    /// 2·m·n·k: the floating-point operations of the product.
+    public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+
+    /// Runs the call on `a`, `b` and `c` (`cblas_sgemm`).
+    public func run(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 
