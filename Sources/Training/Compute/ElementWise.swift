@@ -33,6 +33,16 @@ func scale(_ buffer: UnsafeMutableBufferPointer<Float>, by factor: Float) {
     }
 }
 
+/// destination += source over `count` floats, split over ``Parallel/threads``.
+func add(_ destination: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, count: Int) {
+    Parallel.forEachPiece(count: count) { piece in
+        forEachLaneGroup(piece.count) { start, valid in
+            let offset = piece.lowerBound + start
+            FloatLanes.store(FloatLanes.load(destination + offset, valid) + FloatLanes.load(source + offset, valid), destination + offset, valid)
+        }
+    }
+}
+
 extension FloatLanes {
     /// sign(x) lane by lane: +1, −1, or 0 for ±0, from the float bits (no mask selects,
     /// which lower to lane-by-lane loops on baseline x86-64).

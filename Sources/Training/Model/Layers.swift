@@ -65,22 +65,28 @@ public enum GELU {
 
     /// out = gelu(inp), element-wise over `count` values.
     public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int) {
-        for index in 0..<count {
-            let x = inp[index]
-            out[index] = 0.5 * x * (1 + tanhf(scale * (x + cubic * x * x * x)))
+        Parallel.forEachPiece(count: count) { piece in
+            let (inp, out) = (inp + piece.lowerBound, out + piece.lowerBound)
+            forEachLaneGroup(piece.count) { start, valid in
+                let x = FloatLanes.load(inp + start, valid)
+                let t = LaneMath.tanh(scale * (x + cubic * x * x * x))
+                FloatLanes.store(0.5 * x * (1 + t), out + start, valid)
+            }
         }
     }
 
-    /// dinp = gelu′(inp) · dout.
+    /// dinp = gelu′(inp) · dout. `dinp` may be `dout`.
     public static func backward(dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
                                 dout: UnsafePointer<Float>, count: Int) {
-        for index in 0..<count {
-            let x = inp[index]
-            let inner = scale * (x + cubic * x * x * x)
-            let t = tanhf(inner)
-            let sech2 = 1 - t * t
-            let derivative = 0.5 * (1 + t) + 0.5 * x * sech2 * scale * (1 + 3 * cubic * x * x)
-            dinp[index] = derivative * dout[index]
+        Parallel.forEachPiece(count: count) { piece in
+            let (inp, dout, dinp) = (inp + piece.lowerBound, dout + piece.lowerBound, dinp + piece.lowerBound)
+            forEachLaneGroup(piece.count) { start, valid in
+                let x = FloatLanes.load(inp + start, valid)
+                let t = LaneMath.tanh(scale * (x + cubic * x * x * x))
+                let sech2 = 1 - t * t
+                let derivative = 0.5 * (1 + t) + 0.5 * x * sech2 * scale * (1 + 3 * cubic * x * x)
+                FloatLanes.store(derivative * FloatLanes.load(dout + start, valid), dinp + start, valid)
+            }
         }
     }
 }
@@ -98,9 +104,9 @@ public enum SoftmaxCrossEntropy {
             var largest = z[0]
             var argmax = 0
             for c in 1..<classes where z[c] > largest { largest = z[c]; argmax = c }
-            var total: Float = 0
-            for c in 0..<classes { p[c] = expf(z[c] - largest); total += p[c] }
-            for c in 0..<classes { p[c] /= total }
+            let total = LaneMath.exponentiate(z, shift: largest, into: p, count: classes)
+            let inverse = 1 / total
+            forEachLaneGroup(classes) { start, valid in FloatLanes.store(FloatLanes.load(p + start, valid) * inverse, p + start, valid) }
             let label = Int(labels[row])
             lossSum -= Double(logf(max(p[label], .leastNormalMagnitude)))
             if argmax == label { correct += 1 }

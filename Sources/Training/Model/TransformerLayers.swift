@@ -1,3 +1,4 @@
+import Collectives
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -51,17 +52,26 @@ public enum LayerNorm {
     public static func forward(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                                inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                rows: Int, channels: Int) {
-        for row in 0..<rows {
-            let x = inp + row * channels, y = out + row * channels
-            var sum: Float = 0
-            for c in 0..<channels { sum += x[c] }
-            let m = sum / Float(channels)
-            var squares: Float = 0
-            for c in 0..<channels { squares += (x[c] - m) * (x[c] - m) }
-            let s = 1 / sqrtf(squares / Float(channels) + epsilon)
-            for c in 0..<channels { y[c] = (x[c] - m) * s * weight[c] + bias[c] }
-            mean[row] = m
-            rstd[row] = s
+        Parallel.forEachPiece(count: rows, alignment: 1) { piece in
+            for row in piece {
+                let x = inp + row * channels, y = out + row * channels
+                var sum = SIMD16<Float>(repeating: 0)
+                forEachLaneGroup(channels) { c, valid in sum += FloatLanes.load(x + c, valid) }
+                let m = sum.sum() / Float(channels)
+                var squares = SIMD16<Float>(repeating: 0)
+                forEachLaneGroup(channels) { c, valid in
+                    var d = FloatLanes.load(x + c, valid) - m
+                    if valid < 16 { d *= LaneMath.lanes(below: valid) }
+                    squares += d * d
+                }
+                let s = 1 / sqrtf(squares.sum() / Float(channels) + epsilon)
+                forEachLaneGroup(channels) { c, valid in
+                    let normalized = (FloatLanes.load(x + c, valid) - m) * s
+                    FloatLanes.store(normalized * FloatLanes.load(weight + c, valid) + FloatLanes.load(bias + c, valid), y + c, valid)
+                }
+                mean[row] = m
+                rstd[row] = s
+            }
         }
     }
 
@@ -74,20 +84,21 @@ public enum LayerNorm {
         for row in 0..<rows {
             let x = inp + row * channels, g = dout + row * channels, dx = dinp + row * channels
             let m = mean[row], s = rstd[row]
-            var dnormMean: Float = 0, dnormNormMean: Float = 0
-            for c in 0..<channels {
-                let norm = (x[c] - m) * s
-                let dnorm = weight[c] * g[c]
-                dnormMean += dnorm
-                dnormNormMean += dnorm * norm
-                dweight[c] += norm * g[c]
-                dbias[c] += g[c]
+            // Lanes past the channels load g = 0, so they add nothing to the sums.
+            var dnormSum = SIMD16<Float>(repeating: 0), dnormNormSum = SIMD16<Float>(repeating: 0)
+            forEachLaneGroup(channels) { c, valid in
+                let norm = (FloatLanes.load(x + c, valid) - m) * s, gradient = FloatLanes.load(g + c, valid)
+                let dnorm = FloatLanes.load(weight + c, valid) * gradient
+                dnormSum += dnorm
+                dnormNormSum += dnorm * norm
+                FloatLanes.store(FloatLanes.load(dweight + c, valid) + norm * gradient, dweight + c, valid)
+                FloatLanes.store(FloatLanes.load(dbias + c, valid) + gradient, dbias + c, valid)
             }
-            dnormMean /= Float(channels)
-            dnormNormMean /= Float(channels)
-            for c in 0..<channels {
-                let norm = (x[c] - m) * s
-                dx[c] = (weight[c] * g[c] - dnormMean - norm * dnormNormMean) * s
+            let dnormMean = dnormSum.sum() / Float(channels), dnormNormMean = dnormNormSum.sum() / Float(channels)
+            forEachLaneGroup(channels) { c, valid in
+                let norm = (FloatLanes.load(x + c, valid) - m) * s
+                let dnorm = FloatLanes.load(weight + c, valid) * FloatLanes.load(g + c, valid)
+                FloatLanes.store((dnorm - dnormMean - norm * dnormNormMean) * s, dx + c, valid)
             }
         }
     }
@@ -134,9 +145,12 @@ public enum Attention {
                 // Through the softmax: dpre = att ⊙ (datt − Σ att·datt), row by row.
                 for t in 0..<T {
                     let a = weights + t * T, d = scratch + t * T
-                    var dot: Float = 0
-                    for s in 0..<T { dot += a[s] * d[s] }
-                    for s in 0..<T { d[s] = a[s] * (d[s] - dot) }
+                    var dot = SIMD16<Float>(repeating: 0)
+                    forEachLaneGroup(T) { s, valid in dot += FloatLanes.load(a + s, valid) * FloatLanes.load(d + s, valid) }
+                    let total = dot.sum()
+                    forEachLaneGroup(T) { s, valid in
+                        FloatLanes.store(FloatLanes.load(a + s, valid) * (FloatLanes.load(d + s, valid) - total), d + s, valid)
+                    }
                 }
                 // dQ = scale · dpre · K;  dK = scale · dpreᵀ · Q
                 BLAS.sgemm(m: T, n: size, k: T, scratch, k, ldb: 3 * C, into: dq, ldc: 3 * C, alpha: scale)
@@ -147,16 +161,10 @@ public enum Attention {
 
     /// A numerically stable softmax of the first `visible` of `count` values; the rest become 0.
     static func softmax(_ row: UnsafeMutablePointer<Float>, visible: Int, count: Int) {
-        var largest = -Float.infinity
-        for s in 0..<visible { largest = max(largest, row[s]) }
-        var total: Float = 0
-        for s in 0..<visible {
-            row[s] = expf(row[s] - largest)
-            total += row[s]
-        }
+        let total = LaneMath.exponentiate(row, shift: LaneMath.maximum(row, count: visible), into: row, count: visible)
         let inverse = 1 / total
-        for s in 0..<visible { row[s] *= inverse }
-        for s in visible..<count { row[s] = 0 }
+        forEachLaneGroup(visible) { start, valid in FloatLanes.store(FloatLanes.load(row + start, valid) * inverse, row + start, valid) }
+        (row + visible).update(repeating: 0, count: count - visible)
     }
 }
 

@@ -189,8 +189,3 @@ private final class StackBuffers {
         finalInput = UnsafePointer(lnf)
     }
 }
-
-/// destination += source, element-wise.
-func add(_ destination: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, count: Int) {
-    for index in 0..<count { destination[index] += source[index] }
-}
