@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Collectives
+import CVectorOps
 
 /// The layers: one forward and one backward per layer, shapes in the signature, buffers
 /// row-major (llm.c's layout). Backward functions overwrite the gradients they produce.
@@ -63,30 +64,18 @@ public enum GELU {
     static let scale = Float(0.7978845608028654)  // √(2/π)
     static let cubic = Float(0.044715)
 
-    /// out = gelu(inp), element-wise over `count` values.
+    /// out = gelu(inp), element-wise over `count` values (`dlion_gelu_forward`).
     public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int) {
         Parallel.forEachPiece(count: count) { piece in
-            let (inp, out) = (inp + piece.lowerBound, out + piece.lowerBound)
-            forEachLaneGroup(piece.count) { start, valid in
-                let x = FloatLanes.load(inp + start, valid)
-                let t = LaneMath.tanh(scale * (x + cubic * x * x * x))
-                FloatLanes.store(0.5 * x * (1 + t), out + start, valid)
-            }
+            dlion_gelu_forward(out + piece.lowerBound, inp + piece.lowerBound, piece.count)
         }
     }
 
-    /// dinp = gelu′(inp) · dout. `dinp` may be `dout`.
+    /// dinp = gelu′(inp) · dout (`dlion_gelu_backward`). `dinp` may be `dout`.
     public static func backward(dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
                                 dout: UnsafePointer<Float>, count: Int) {
         Parallel.forEachPiece(count: count) { piece in
-            let (inp, dout, dinp) = (inp + piece.lowerBound, dout + piece.lowerBound, dinp + piece.lowerBound)
-            forEachLaneGroup(piece.count) { start, valid in
-                let x = FloatLanes.load(inp + start, valid)
-                let t = LaneMath.tanh(scale * (x + cubic * x * x * x))
-                let sech2 = 1 - t * t
-                let derivative = 0.5 * (1 + t) + 0.5 * x * sech2 * scale * (1 + 3 * cubic * x * x)
-                FloatLanes.store(derivative * FloatLanes.load(dout + start, valid), dinp + start, valid)
-            }
+            dlion_gelu_backward(dinp + piece.lowerBound, inp + piece.lowerBound, dout + piece.lowerBound, piece.count)
         }
     }
 }
@@ -104,7 +93,7 @@ public enum SoftmaxCrossEntropy {
             var largest = z[0]
             var argmax = 0
             for c in 1..<classes where z[c] > largest { largest = z[c]; argmax = c }
-            let total = LaneMath.exponentiate(z, shift: largest, into: p, count: classes)
+            let total = dlion_exp_shifted(p, z, largest, classes)
             let inverse = 1 / total
             forEachLaneGroup(classes) { start, valid in FloatLanes.store(FloatLanes.load(p + start, valid) * inverse, p + start, valid) }
             let label = Int(labels[row])

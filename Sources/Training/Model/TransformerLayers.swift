@@ -1,4 +1,5 @@
 import Collectives
+import CVectorOps
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -161,7 +162,7 @@ public enum Attention {
 
     /// A numerically stable softmax of the first `visible` of `count` values; the rest become 0.
     static func softmax(_ row: UnsafeMutablePointer<Float>, visible: Int, count: Int) {
-        let total = LaneMath.exponentiate(row, shift: LaneMath.maximum(row, count: visible), into: row, count: visible)
+        let total = dlion_exp_shifted(row, row, LaneMath.maximum(row, count: visible), visible)
         let inverse = 1 / total
         forEachLaneGroup(visible) { start, valid in FloatLanes.store(FloatLanes.load(row + start, valid) * inverse, row + start, valid) }
         (row + visible).update(repeating: 0, count: count - visible)

@@ -1,0 +1,61 @@
+import CVectorOps
+import Foundation
+import Testing
+@testable import Training
+
+/// The C kernels (whichever clone this CPU runs) and the lane reductions against float64.
+@Suite struct TransformerKernelTests {
+    /// Inputs from −100 to 100, dense near 0, and the clamps' edges; 6 008 of them, so that the
+    /// kernels' partial last group runs too.
+    static let inputs: [Float] = {
+        let wide: [Float] = (0..<4000).map { Float($0 - 2000) / 20 }
+        let nearZero: [Float] = (0..<2000).map { Float($0 - 1000) * 1e-4 }
+        let edges: [Float] = [-87.3, 88.3, 88.7, -87.4, -1e-30, 1e-30, 0, -0.0]
+        return wide + nearZero + edges
+    }()
+
+    @Test func expIsWithinFourUlpAndSumsWhatItWrites() {
+        var out = [Float](repeating: 0, count: Self.inputs.count)
+        let sum = dlion_exp_shifted(&out, Self.inputs, 1.5, Self.inputs.count)
+        for (x, y) in zip(Self.inputs, out) {
+            let reference = Foundation.exp(Double(min(max(x - 1.5, -87.3), 88.3)))
+            #expect(abs(Double(y) - reference) <= 4 * Double(Float(reference).ulp), "exp(\(x) − 1.5) = \(y), reference \(reference)")
+        }
+        // The float sum overflows there; softmax's arguments are ≤ 0, as with a shift of 100.
+        #expect(sum == .infinity)
+        let softmaxSum = dlion_exp_shifted(&out, Self.inputs, 100, Self.inputs.count)
+        let total = out.reduce(0.0) { $0 + Double($1) }
+        #expect(abs(Double(softmaxSum) - total) <= 1e-5 * total && total > 1)
+    }
+
+    @Test func nonFiniteInputsGiveNaN() {
+        let x: [Float] = [.nan, .infinity, -.infinity, 1, 2, 3, 4, 5, 6, .nan]
+        var e = x, gelu = x, derivative = x
+        _ = dlion_exp_shifted(&e, x, 0, x.count)
+        GELU.forward(out: &gelu, inp: x, count: x.count)
+        GELU.backward(dinp: &derivative, inp: x, dout: [Float](repeating: 1, count: x.count), count: x.count)
+        for result in [e, gelu, derivative] {
+            #expect(result[0].isNaN && result[1].isNaN && result[2].isNaN && result[9].isNaN && result[3...8].allSatisfy(\.isFinite))
+        }
+    }
+
+    @Test func maximumIgnoresThePaddingLanes() {
+        let values: [Float] = (0..<21).map { -100 - Float($0) }
+        #expect(values.withUnsafeBufferPointer { LaneMath.maximum($0.baseAddress!, count: 21) } == -100)
+        #expect(values.withUnsafeBufferPointer { LaneMath.maximum($0.baseAddress! + 3, count: 18) } == -103)
+    }
+
+    @Test func geluMatchesTheScalarFormula() {
+        let x = Self.inputs
+        var out = [Float](repeating: 0, count: x.count), derivative = out
+        GELU.forward(out: &out, inp: x, count: x.count)
+        GELU.backward(dinp: &derivative, inp: x, dout: [Float](repeating: 1, count: x.count), count: x.count)
+        for index in x.indices {
+            let v = Double(x[index]), t = Foundation.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))
+            let reference = 0.5 * v * (1 + t)
+            let referenceDerivative = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * 0.7978845608028654 * (1 + 3 * 0.044715 * v * v)
+            #expect(abs(Double(out[index]) - reference) <= 1e-6 * max(1, abs(reference)), "gelu(\(v))")
+            #expect(abs(Double(derivative[index]) - referenceDerivative) <= 2e-6 * max(1, abs(referenceDerivative)), "gelu′(\(v))")
+        }
+    }
+}
