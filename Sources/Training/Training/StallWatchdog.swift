@@ -1,5 +1,4 @@
 import Collectives
-import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +9,8 @@ import Glibc
 /// never returns — it reports which step this rank is waiting in and calls `MPI_Abort`, as
 /// PyTorch's collective timeout does, instead of leaving every rank blocked forever.
 ///
-/// The check runs on a thread of its own, once a second; the training thread only stores
+/// The check runs on a thread of its own (not a Dispatch worker: a worker held in `sleep`
+/// for the whole run would be one fewer for ``Parallel``'s pieces), once a second; the training thread only stores
 /// two numbers per step. (`MPI_Abort` from that thread goes beyond what `MPI_THREAD_FUNNELED`
 /// promises; Open MPI honours it, and at that point the job is lost anyway.)
 final class StallWatchdog: Sendable {
@@ -27,7 +27,17 @@ final class StallWatchdog: Sendable {
         timeoutMilliseconds = Atomic(Int(timeout * 1000))
         lastProgress = Atomic(StallWatchdog.nowMilliseconds())
         waitingIn = Atomic(1)
-        DispatchQueue.global().async { [self] in watch() }
+        var thread = pthread_t()
+        let retained = Unmanaged.passRetained(self).toOpaque()
+        if pthread_create(&thread, nil, { context in
+            guard let context else { return nil }
+            Unmanaged<StallWatchdog>.fromOpaque(context).takeRetainedValue().watch()
+            return nil
+        }, retained) == 0 {
+            pthread_detach(thread)
+        } else {
+            Unmanaged<StallWatchdog>.fromOpaque(retained).release()
+        }
     }
 
     /// Step `step` (1-based) completed; the rank now waits in the next one.
