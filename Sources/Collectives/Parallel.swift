@@ -39,6 +39,31 @@ public enum Parallel {
     }
 }
 
+extension Parallel {
+    /// Calls `body(piece, tasks)` on at most `maxPieces` (and ``threads``) contiguous ranges
+    /// of tasks covering `0..<count`, concurrently when there are several: for coarse tasks,
+    /// each worth a thread on its own (one attention head of one sequence, say), where
+    /// ``forEachPiece(count:alignment:_:)`` counts elements. Pieces are numbered from 0.
+    public static func forEachShare(of count: Int, maxPieces: Int = .max, _ body: (_ piece: Int, _ tasks: Range<Int>) -> Void) {
+        let pieces = shares(of: count, maxPieces: maxPieces)
+        guard pieces > 1 else {
+            if count > 0 { body(0, 0..<count) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UnsafeSendableBox(body)
+            DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+                box.value(piece, (piece * count / pieces)..<((piece + 1) * count / pieces))
+            }
+        }
+    }
+
+    /// The number of pieces ``forEachShare(of:maxPieces:_:)`` makes of `count` tasks.
+    public static func shares(of count: Int, maxPieces: Int = .max) -> Int {
+        max(1, min(threads, maxPieces, count))
+    }
+}
+
 /// Carries a non-Sendable value into `concurrentPerform`, whose pieces touch disjoint memory.
 private struct UnsafeSendableBox<Value>: @unchecked Sendable {
     let value: Value

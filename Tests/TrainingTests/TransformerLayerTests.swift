@@ -67,7 +67,7 @@ import Testing
         }
         var dqkv = [Float](repeating: 9, count: batch * positions * 3 * channels)
         var scratch = [Float](repeating: 0, count: positions * positions)
-        Attention.backward(dqkv: &dqkv, scratch: &scratch, dout: probe, qkv: qkv, att: att,
+        Attention.backward(dqkv: &dqkv, scratch: &scratch, threads: 1, dout: probe, qkv: qkv, att: att,
                            batch: batch, positions: positions, channels: channels, heads: heads)
         #expect(Self.matches(dqkv, qkv, loss))
     }

@@ -49,10 +49,7 @@ struct TransformerBench: ParsableCommand {
         default: throw ValidationError("--model must be gpt or vit (got \(model))")
         }
         let optimizers: [any Optimizer] = [try AdamW(count: bench.parameterCount), try DistributedLion(count: bench.parameterCount, communicator: world)]
-        BLAS.recordedCalls = []
-        bench.forwardBackward()
-        let replay = GEMMReplay(calls: BLAS.recordedCalls ?? [])
-        BLAS.recordedCalls = nil
+        let replay = GEMMReplay(BLAS.record { bench.forwardBackward() })
 
         var times: [String: [Double]] = [:]
         for round in 0..<(rounds + 3) {
@@ -82,11 +79,11 @@ struct TransformerBench: ParsableCommand {
         let unit = model == "gpt" ? "tokens/s" : "images/s"
         if json {
             let fields = names.map { "\"\($0)\": \(Double(bench.examples) / median(times[$0] ?? []))" }
-            print("{\"unit\": \"\(unit)\", \"threads\": \(cores), \"gemm_calls\": \(replay.calls.count), \"gemm_gflop\": \(replay.flops / 1e9), "
+            print("{\"unit\": \"\(unit)\", \"threads\": \(cores), \"gemm_calls\": \(replay.calls), \"gemm_gflop\": \(replay.flops / 1e9), "
                   + "\"GEMMs inside the step\": \(Double(bench.examples) / inStep), " + fields.joined(separator: ", ") + "}")
         } else {
             print("# transformer-bench: \(bench.description), batch \(batchSize), \(bench.parameterCount) parameters, \(cores) BLAS thread(s); medians of \(rounds) rounds")
-            print("# \(replay.calls.count) sgemm calls, \(rounded(replay.flops / 1e9, decimals: 3)) GFLOP per step")
+            print("# \(replay.calls) sgemm calls, \(rounded(replay.flops / 1e9, decimals: 3)) GFLOP per step")
             print("# the GEMMs inside forward + backward: \(rounded(inStep * 1000, decimals: 2)) ms (mean), \(rounded(100 * ceiling / inStep, decimals: 1)) % of their speed alone")
             print("step".padded(30) + "ms".padded(10) + unit.padded(12) + "of GEMM ceiling")
             for name in names {
@@ -143,28 +140,43 @@ struct ViTBench: StepBench {
     func step(_ optimizer: any Optimizer) throws { _ = try optimizer.step(model.arena, learningRate: 1e-6) }
 }
 
-/// Recorded sgemm calls replayed on three buffers large enough for any of them, kept hot in
-/// cache: the fastest those shapes can run, whatever the step does between them.
+/// A step's recorded sgemm calls replayed on buffers large enough for any of them, kept hot
+/// in cache: the fastest those shapes can run, whatever the step does between them. The
+/// stretches the step ran on several threads at once (attention's heads) are replayed so,
+/// each thread on buffers of its own.
 struct GEMMReplay {
-    let calls: [GEMMCall]
-    private let a: UnsafeMutableBufferPointer<Float>, b: UnsafeMutableBufferPointer<Float>, c: UnsafeMutableBufferPointer<Float>
+    let recording: GEMMRecording
+    private let buffers: [(a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>)]
 
-    init(calls: [GEMMCall]) {
-        self.calls = calls
-        func buffer(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
-            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, count))
-            buffer.initialize(repeating: 0.01)
+    init(_ recording: GEMMRecording) {
+        self.recording = recording
+        let calls = recording.calls
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
+            buffer.initialize(repeating: 0.01, count: max(1, count))
             return buffer
         }
-        a = buffer(calls.map(\.extents.a).max() ?? 1)
-        b = buffer(calls.map(\.extents.b).max() ?? 1)
-        c = buffer(calls.map(\.extents.c).max() ?? 1)
+        let threads = recording.stretches.map(\.count).max() ?? 1
+        buffers = (0..<threads).map { _ in
+            (buffer(calls.map(\.extents.a).max() ?? 1), buffer(calls.map(\.extents.b).max() ?? 1), buffer(calls.map(\.extents.c).max() ?? 1))
+        }
     }
 
-    var flops: Double { calls.reduce(0) { $0 + $1.flops } }
+    var calls: Int { recording.calls.count }
+    var flops: Double { recording.flops }
 
     func run() {
-        for call in calls { call.run(a.baseAddress!, b.baseAddress!, c.baseAddress!) }
+        for stretch in recording.stretches {
+            if stretch.count == 1 {
+                for call in stretch[0] { call.run(buffers[0].a, buffers[0].b, buffers[0].c) }
+            } else {
+                BLAS.concurrently(tasks: stretch.count) { _, pieces in
+                    for piece in pieces {
+                        for call in stretch[piece] { call.run(buffers[piece].a, buffers[piece].b, buffers[piece].c) }
+                    }
+                }
+            }
+        }
     }
 }
 

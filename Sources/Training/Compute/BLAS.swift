@@ -10,9 +10,8 @@ public enum BLAS {
     /// Whether `sgemm` calls are timed (for `--profile`); off by default.
     nonisolated(unsafe) public static var timing = false
 
-    /// When not nil, every `sgemm` call's shape is appended here (for replaying a step's
-    /// GEMMs alone, as `transformer-bench` does); nil by default.
-    nonisolated(unsafe) public static var recordedCalls: [GEMMCall]? = nil
+    /// The recording ``record(_:)`` is making, if any.
+    nonisolated(unsafe) static var recording: GEMMRecording? = nil
 
     /// Clears ``gemmSeconds``.
     public static func resetTimer() { gemmSeconds = 0 }
@@ -29,10 +28,27 @@ public enum BLAS {
                              into c: UnsafeMutablePointer<Float>, ldc: Int? = nil, alpha: Float = 1, beta: Float = 0) {
         let call = GEMMCall(m: m, n: n, k: k, transposeA: transposeA, lda: lda ?? (transposeA ? m : k),
                             transposeB: transposeB, ldb: ldb ?? (transposeB ? k : n), ldc: ldc ?? n, alpha: alpha, beta: beta)
-        recordedCalls?.append(call)
+        guard timing || recording != nil else { return call.run(a, b, c) }
         let start = timing ? monotonicSeconds() : 0
         call.run(a, b, c)
-        if timing { gemmSeconds += monotonicSeconds() - start }
+        let seconds = timing ? monotonicSeconds() - start : 0
+        if let region = ConcurrentRegion.current {
+            region.add(call, seconds: seconds)
+        } else {
+            recording?.appendSerial(call)
+            gemmSeconds += seconds
+        }
+    }
+
+    /// Runs `body` and returns the shapes of the `sgemm` calls it made, in order, with the
+    /// calls of ``concurrently(tasks:maxPieces:_:)``'s pieces kept apart (for replaying a
+    /// step's GEMMs alone, as `transformer-bench` does).
+    public static func record(_ body: () throws -> Void) rethrows -> GEMMRecording {
+        let outer = recording
+        recording = GEMMRecording()
+        defer { recording = outer }
+        try body()
+        return recording ?? GEMMRecording()
     }
 
     /// Sets the BLAS library's thread count, if the provider can (OpenBLAS's
@@ -84,6 +100,27 @@ public struct GEMMCall: Sendable, Equatable {
     public func run(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// The `sgemm` calls of some work (``BLAS/record(_:)``), as stretches in order: a stretch's
+/// lists ran concurrently, one per thread, and a serial stretch has a single list.
+public struct GEMMRecording: Sendable {
+    /// The stretches, each a list of calls per thread.
+    public internal(set) var stretches: [[[GEMMCall]]] = []
+
+    /// Every call, stretch by stretch.
+    public var calls: [GEMMCall] { stretches.flatMap { $0.joined() } }
+
+    /// The floating-point operations of all calls.
+    public var flops: Double { calls.reduce(0) { $0 + $1.flops } }
+
+    mutating func appendSerial(_ call: GEMMCall) {
+        if let last = stretches.indices.last, stretches[last].count == 1 {
+            stretches[last][0].append(call)
+        } else {
+            stretches.append([[call]])
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Collectives
 
 /// The shape of a ``GPT``.
 public struct GPTConfiguration: Sendable, Equatable {
@@ -86,7 +87,8 @@ public final class GPT: Model {
         self.maxBatch = maxBatch
         let tensors = [("wte", [V, C]), ("wpe", [T, C])] + TransformerStack.tensors(layers: L, channels: C) + [("head.weight", [V, C]), ("head.bias", [V])]
         let bufferSizes = Buffers.sizes(maxBatch: maxBatch, configuration)
-        guard let activationFloats = FloatSlab.sum(TransformerStack.activationFloats(maxBatch: maxBatch, positions: T, channels: C, heads: heads, layers: L),
+        let threads = max(1, Parallel.threads)  // attention's backward gets scratch for each
+        guard let activationFloats = FloatSlab.sum(TransformerStack.activationFloats(maxBatch: maxBatch, positions: T, channels: C, heads: heads, layers: L, threads: threads),
                                                    FloatSlab.floats(bufferSizes)) else {
             throw TrainingError.invalidConfiguration("the activations of \(maxBatch) windows of \(T) tokens through \(L) layers of width \(C) are more floats than can be counted; use a smaller --context, --batch-size, --layers or --channels")
         }
@@ -95,7 +97,7 @@ public final class GPT: Model {
         (wte, wpe) = (arena.slots[0], arena.slots[1])
         let last = arena.slots.count
         stack = TransformerStack(arena: arena, slots: arena.slots[2 ..< last - 2], layers: L, channels: C, heads: heads, causal: true,
-                                 maxBatch: maxBatch, positions: T)
+                                 maxBatch: maxBatch, positions: T, threads: threads)
         head = (arena.slots[last - 2], arena.slots[last - 1])
         buffers = Buffers(FloatSlab(bufferSizes))
         TransformerStack.initializeAsGPT2(arena, layers: L, seed: seed)

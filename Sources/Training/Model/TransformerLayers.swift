@@ -111,13 +111,14 @@ public enum LayerNorm {
 /// Each head's products are `cblas_sgemm` calls on strided views of the QKV buffer.
 public enum Attention {
     /// Writes `out` (batch × positions × channels, heads side by side) and `att` (batch ×
-    /// heads × positions × positions, the softmax weights backward needs).
+    /// heads × positions × positions, the softmax weights backward needs). The (sequence,
+    /// head) pairs are shared out over the rank's threads (``BLAS/concurrently(tasks:maxPieces:_:)``).
     public static func forward(out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
                                batch: Int, positions: Int, channels: Int, heads: Int, causal: Bool) {
         let (T, C, size) = (positions, channels, channels / heads)
         let scale = 1 / sqrtf(Float(size))
-        for b in 0..<batch {
-            for h in 0..<heads {
+        BLAS.concurrently(tasks: batch * heads, maxPieces: sharedOut(positions: T, size: size)) { _, pairs in
+            for (b, h) in pairs.lazy.map({ $0.quotientAndRemainder(dividingBy: heads) }) {
                 let q = qkv + b * T * 3 * C + h * size, k = q + C, v = q + 2 * C
                 let weights = att + (b * heads + h) * T * T
                 BLAS.sgemm(m: T, n: T, k: size, q, lda: 3 * C, k, transposeB: true, ldb: 3 * C, into: weights, alpha: scale)
@@ -128,14 +129,16 @@ public enum Attention {
     }
 
     /// `dqkv` (batch × positions × 3·channels) from `dout` (batch × positions × channels);
-    /// `scratch` holds positions × positions floats.
-    public static func backward(dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+    /// `scratch` holds `threads` × positions × positions floats, one square for each of up to
+    /// `threads` pieces of the (sequence, head) pairs that run at once.
+    public static func backward(dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, threads: Int,
                                 dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>, att: UnsafePointer<Float>,
                                 batch: Int, positions: Int, channels: Int, heads: Int) {
         let (T, C, size) = (positions, channels, channels / heads)
         let scale = 1 / sqrtf(Float(size))
-        for b in 0..<batch {
-            for h in 0..<heads {
+        BLAS.concurrently(tasks: batch * heads, maxPieces: min(threads, sharedOut(positions: T, size: size))) { piece, pairs in
+            let scratch = scratch + piece * T * T
+            for (b, h) in pairs.lazy.map({ $0.quotientAndRemainder(dividingBy: heads) }) {
                 let offset = b * T * 3 * C + h * size
                 let q = qkv + offset, k = q + C, v = q + 2 * C
                 let dq = dqkv + offset, dk = dq + C, dv = dq + 2 * C
@@ -158,6 +161,12 @@ public enum Attention {
                 BLAS.sgemm(m: T, n: size, k: T, scratch, transposeA: true, q, ldb: 3 * C, into: dk, ldc: 3 * C, alpha: scale)
             }
         }
+    }
+
+    /// How many threads may share out the heads: any number while each head's products are
+    /// small enough for the BLAS to run on one thread, else 1 (the BLAS splits each product).
+    static func sharedOut(positions T: Int, size: Int) -> Int {
+        T * T * size < BLAS.singleThreadedMultiplyAdds ? .max : 1
     }
 
     /// A numerically stable softmax of the first `visible` of `count` values; the rest become 0.

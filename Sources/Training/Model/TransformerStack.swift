@@ -8,6 +8,8 @@ final class TransformerStack {
     let layers: Int, channels: Int, heads: Int, causal: Bool
     /// The longest batch of sequences the activations hold.
     let maxBatch: Int, maxPositions: Int
+    /// The most threads attention's backward has scratch for.
+    let attentionThreads: Int
     /// Where the caller writes the gradient of the loss with respect to ``forward(_:batch:positions:)``'s
     /// output (batch × positions × channels) before ``backward()``.
     let outputGradient: UnsafeMutablePointer<Float>
@@ -27,22 +29,23 @@ final class TransformerStack {
     }
 
     /// The floats of activation the stack allocates, or nil when more than can be counted.
-    static func activationFloats(maxBatch: Int, positions: Int, channels: Int, heads: Int, layers: Int) -> Int? {
+    static func activationFloats(maxBatch: Int, positions: Int, channels: Int, heads: Int, layers: Int, threads: Int) -> Int? {
         FloatSlab.sum(FloatSlab.floats(BlockActivations.sizes(maxBatch, positions, channels, heads), times: layers),
-                      FloatSlab.floats(StackBuffers.sizes(maxBatch, positions, channels)))
+                      FloatSlab.floats(StackBuffers.sizes(maxBatch, positions, channels, threads)))
     }
 
-    /// A stack over `slots`, the arena's slots laid out by ``tensors(layers:channels:)``.
+    /// A stack over `slots`, the arena's slots laid out by ``tensors(layers:channels:)``,
+    /// whose attention runs on up to `threads` threads.
     init(arena: ParameterArena, slots: ArraySlice<TensorSlot>, layers: Int, channels: Int, heads: Int, causal: Bool,
-         maxBatch: Int, positions: Int) {
+         maxBatch: Int, positions: Int, threads: Int) {
         precondition(slots.count == 12 * layers + 2, "TransformerStack: \(slots.count) slots for \(layers) layers")
         (self.arena, self.layers, self.channels, self.heads, self.causal) = (arena, layers, channels, heads, causal)
-        (self.maxBatch, maxPositions) = (maxBatch, positions)
+        (self.maxBatch, maxPositions, attentionThreads) = (maxBatch, positions, threads)
         let first = slots.startIndex
         blocks = (0..<layers).map { BlockSlots(slots[first + 12 * $0 ..< first + 12 * $0 + 12]) }
         finalNorm = (slots[first + 12 * layers], slots[first + 12 * layers + 1])
         activations = (0..<layers).map { _ in BlockActivations(FloatSlab(BlockActivations.sizes(maxBatch, positions, channels, heads))) }
-        buffers = StackBuffers(FloatSlab(StackBuffers.sizes(maxBatch, positions, channels)))
+        buffers = StackBuffers(FloatSlab(StackBuffers.sizes(maxBatch, positions, channels, threads)))
         outputGradient = buffers.dnormed
     }
 
@@ -95,7 +98,7 @@ final class TransformerStack {
             // Attention half: residual = input + attproj(attention(qkv(ln1(input)))).
             Linear.backward(dinp: b.dnormed, dweight: gradients(block.attproj.weight), dbias: gradients(block.attproj.bias), dout: b.dstream,
                             inp: a.attended, weight: parameters(block.attproj.weight), batch: N, inputs: C, outputs: C)
-            Attention.backward(dqkv: b.dqkv, scratch: b.attentionScratch, dout: b.dnormed, qkv: a.qkv, att: a.att,
+            Attention.backward(dqkv: b.dqkv, scratch: b.attentionScratch, threads: attentionThreads, dout: b.dnormed, qkv: a.qkv, att: a.att,
                                batch: B, positions: T, channels: C, heads: heads)
             Linear.backward(dinp: b.dnormed, dweight: gradients(block.qkv.weight), dbias: gradients(block.qkv.bias), dout: b.dqkv,
                             inp: a.ln1, weight: parameters(block.qkv.weight), batch: N, inputs: C, outputs: 3 * C)
@@ -178,8 +181,8 @@ private final class StackBuffers {
     private let slab: FloatSlab
 
     /// The buffers' sizes as factors, in the order of the properties.
-    static func sizes(_ B: Int, _ T: Int, _ C: Int) -> [[Int]] {
-        [[B, T, C], [B, T], [B, T], [B, T, C], [B, T, C], [B, T, C], [B, T, 4, C], [B, T, 3, C], [T, T]]
+    static func sizes(_ B: Int, _ T: Int, _ C: Int, _ threads: Int) -> [[Int]] {
+        [[B, T, C], [B, T], [B, T], [B, T, C], [B, T, C], [B, T, C], [B, T, 4, C], [B, T, 3, C], [threads, T, T]]
     }
 
     init(_ slab: FloatSlab) {

@@ -1,3 +1,4 @@
+import Collectives
 /// The shape of a ``ViT``.
 public struct ViTConfiguration: Sendable, Equatable {
     /// Image rows and columns (single-channel images).
@@ -63,7 +64,8 @@ public final class ViT: Model {
         let tensors = [("patch.weight", [C, P * P]), ("patch.bias", [C]), ("wpe", [T, C])]
             + TransformerStack.tensors(layers: c.layers, channels: C) + [("head.weight", [c.classes, C]), ("head.bias", [c.classes])]
         let bufferSizes = Buffers.sizes(maxBatch: maxBatch, configuration)
-        guard let activationFloats = FloatSlab.sum(TransformerStack.activationFloats(maxBatch: maxBatch, positions: T, channels: C, heads: c.heads, layers: c.layers),
+        let threads = max(1, Parallel.threads)  // attention's backward gets scratch for each
+        guard let activationFloats = FloatSlab.sum(TransformerStack.activationFloats(maxBatch: maxBatch, positions: T, channels: C, heads: c.heads, layers: c.layers, threads: threads),
                                                    FloatSlab.floats(bufferSizes)) else {
             throw TrainingError.invalidConfiguration("the activations of \(maxBatch) images of \(T) patches through \(c.layers) layers of width \(C) are more floats than can be counted; use a smaller --batch-size, --layers or --channels, or a larger --patch-size")
         }
@@ -72,7 +74,7 @@ public final class ViT: Model {
         (patch, wpe) = ((arena.slots[0], arena.slots[1]), arena.slots[2])
         let last = arena.slots.count
         stack = TransformerStack(arena: arena, slots: arena.slots[3 ..< last - 2], layers: c.layers, channels: C, heads: c.heads, causal: false,
-                                 maxBatch: maxBatch, positions: T)
+                                 maxBatch: maxBatch, positions: T, threads: threads)
         head = (arena.slots[last - 2], arena.slots[last - 1])
         buffers = Buffers(FloatSlab(bufferSizes))
         TransformerStack.initializeAsGPT2(arena, layers: c.layers, seed: seed)

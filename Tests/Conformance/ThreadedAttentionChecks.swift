@@ -1,0 +1,80 @@
+import Collectives
+import Training
+
+/// Attention's (sequence, head) pairs shared out over several threads (`BLAS.concurrently`):
+/// the same loss and gradients, bit for bit, as on one thread, and a GEMM recording that keeps
+/// each thread's calls apart, in the one-thread order.
+struct ThreadedAttentionChecks {
+    let harness: Harness
+
+    func runAll() {
+        let gpt = GPTConfiguration(vocabulary: 11, context: 64, layers: 2, channels: 32, heads: 4)
+        checkThreadsChangeNothing("GPT") { try GPTStep(gpt, windows: 6) }
+        let vit = ViTConfiguration(imageHeight: 28, imageWidth: 28, patchSize: 4, classes: 10, layers: 2, channels: 32, heads: 4)
+        checkThreadsChangeNothing("ViT") { try ViTStep(vit, images: 12) }
+    }
+
+    /// One forward and backward of a fresh model on a fixed batch.
+    protocol Step {
+        var arena: ParameterArena { get }
+        func run() -> Double
+    }
+
+    struct GPTStep: Step {
+        let model: GPT, batch: TokenBatch
+        var arena: ParameterArena { model.arena }
+        init(_ configuration: GPTConfiguration, windows: Int) throws {
+            model = try GPT(configuration, maxBatch: windows, seed: 7)
+            batch = TokenBatch(windows: windows, positions: configuration.context)
+            var random = SplitMix64(seed: 8)
+            for index in batch.tokens.indices {
+                batch.tokens[index] = Int32(random.next() % UInt64(configuration.vocabulary))
+                batch.targets[index] = Int32(random.next() % UInt64(configuration.vocabulary))
+            }
+        }
+        func run() -> Double {
+            let loss = model.forward(batch).lossSum
+            model.backward(batch)
+            return loss
+        }
+    }
+
+    struct ViTStep: Step {
+        let model: ViT, batch: LabelledBatch
+        var arena: ParameterArena { model.arena }
+        init(_ configuration: ViTConfiguration, images: Int) throws {
+            model = try ViT(configuration, maxBatch: images, seed: 7)
+            batch = LabelledBatch(capacity: images, featureCount: 784)
+            batch.fill(from: Dataset.synthetic(count: images, seed: 8), rows: Array(0..<images)[...])
+        }
+        func run() -> Double {
+            let loss = model.forward(batch).lossSum
+            model.backward(batch)
+            return loss
+        }
+    }
+
+    func checkThreadsChangeNothing(_ name: String, _ makeStep: () throws -> any Step) {
+        harness.run("\(name) attention over 1 and 3 threads") {
+            func measure(threads: Int) throws -> (loss: Double, gradients: [Float], recording: GEMMRecording) {
+                let saved = Parallel.threads
+                Parallel.threads = threads
+                defer { Parallel.threads = saved }
+                let step = try makeStep()
+                var loss = 0.0
+                let recording = BLAS.record { loss = step.run() }
+                return (loss, step.arena.withGradients { Array($0) }, recording)
+            }
+            let one = try measure(threads: 1), three = try measure(threads: 3)
+            harness.expect(one.loss == three.loss, "\(name) loss, 1 and 3 threads", "\(one.loss) against \(three.loss)")
+            harness.expect(one.gradients == three.gradients, "\(name) gradients, 1 and 3 threads",
+                           "\(zip(one.gradients, three.gradients).filter { $0 != $1 }.count) of \(one.gradients.count) differ")
+            harness.expect(one.recording.stretches.count == 1, "\(name) recording on 1 thread is one stretch", "\(one.recording.stretches.count)")
+            // Two layers, attention forward and backward each: four stretches of three threads.
+            let shared = three.recording.stretches.filter { $0.count == 3 }
+            harness.expect(shared.count == 4 && shared.allSatisfy { $0.allSatisfy { !$0.isEmpty } }, "\(name) recording on 3 threads",
+                           "stretches of \(three.recording.stretches.map(\.count))")
+            harness.expect(one.recording.calls == three.recording.calls, "\(name) recorded calls in the same order on 1 and 3 threads")
+        }
+    }
+}
