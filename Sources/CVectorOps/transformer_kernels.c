@@ -135,3 +135,24 @@ float dlion_exp_shifted(float *out, const float *x, float shift, size_t count) {
     }
     return sum;
 }
+
+DLION_CLONES
+void dlion_softmax(float *out, const float *x, size_t visible, size_t count) {
+    f8 largest = x[0], v;
+    size_t i = 0;
+    for (; i + 8 <= visible; i += 8) {
+        load8(&v, x + i);
+        largest = __builtin_elementwise_max(largest, v);
+    }
+    float shift = largest[0];
+    for (size_t lane = 1; lane < 8; lane++) shift = shift > largest[lane] ? shift : largest[lane];
+    for (; i < visible; i++) shift = shift > x[i] ? shift : x[i];
+    float inverse = 1.0f / dlion_exp_shifted(out, x, shift, visible);
+    for (i = 0; i + 8 <= visible; i += 8) {
+        load8(&v, out + i);
+        v *= inverse;
+        store8(out + i, &v);
+    }
+    for (; i < visible; i++) out[i] *= inverse;
+    for (i = visible; i < count; i++) out[i] = 0.0f;
+}

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 @testable import Training
 
-/// The C kernels (whichever clone this CPU runs) and the lane reductions against float64.
+/// The C kernels (whichever clone this CPU runs) against float64.
 @Suite struct TransformerKernelTests {
     /// Inputs from −100 to 100, dense near 0, and the clamps' edges; 6 008 of them, so that the
     /// kernels' partial last group runs too.
@@ -39,10 +39,29 @@ import Testing
         }
     }
 
-    @Test func maximumIgnoresThePaddingLanes() {
-        let values: [Float] = (0..<21).map { -100 - Float($0) }
-        #expect(values.withUnsafeBufferPointer { LaneMath.maximum($0.baseAddress!, count: 21) } == -100)
-        #expect(values.withUnsafeBufferPointer { LaneMath.maximum($0.baseAddress! + 3, count: 18) } == -103)
+    @Test(arguments: [(1, 1), (7, 7), (8, 8), (21, 21), (13, 40), (64, 64)])
+    func softmaxMatchesFloat64AndZeroesTheHiddenTail(visible: Int, count: Int) {
+        // Large logits, with the maximum last, so that an unshifted exp or a missed lane shows.
+        let x: [Float] = (0..<count).map { 80 + Float(($0 * 37) % 23) / 3 + ($0 == visible - 1 ? 20 : 0) }
+        var out = [Float](repeating: .nan, count: count)
+        dlion_softmax(&out, x, visible, count)
+        let largest = x.prefix(visible).map(Double.init).max() ?? 0
+        let e = x.prefix(visible).map { Foundation.exp(Double($0) - largest) }
+        let total = e.reduce(0, +)
+        for index in 0..<visible {
+            #expect(abs(Double(out[index]) - e[index] / total) <= 1e-6, "softmax[\(index)] of \(visible)")
+        }
+        #expect(out[visible...].allSatisfy { $0 == 0 })
+        var inPlace = x
+        inPlace.withUnsafeMutableBufferPointer { dlion_softmax($0.baseAddress, $0.baseAddress, visible, count) }
+        #expect(inPlace == out)
+    }
+
+    @Test func softmaxOfANaNIsNaN() {
+        var x: [Float] = (0..<12).map(Float.init)
+        x[9] = .nan
+        x.withUnsafeMutableBufferPointer { dlion_softmax($0.baseAddress, $0.baseAddress, 12, 12) }
+        #expect(x.allSatisfy { $0.isNaN })
     }
 
     @Test func geluMatchesTheScalarFormula() {

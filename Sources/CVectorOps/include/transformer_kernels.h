@@ -18,4 +18,8 @@ void dlion_gelu_backward(float *dinp, const float *inp, const float *dout, size_
 /// Arguments below −87.3 give about 1e-38 rather than 0.
 float dlion_exp_shifted(float *out, const float *x, float shift, size_t count);
 
+/// out[0..<visible] = the softmax of x[0..<visible] (shifted by their maximum, so stable),
+/// out[visible..<count] = 0; `out` may be `x`, `visible` ≥ 1. A NaN among x gives NaN out.
+void dlion_softmax(float *out, const float *x, size_t visible, size_t count);
+
 #endif

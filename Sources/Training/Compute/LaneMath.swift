@@ -1,30 +1,8 @@
 import Collectives
 
-/// Reductions on 16 float lanes for the transformer's layers (its exponentials and GELU are
-/// C kernels, `transformer_kernels.h`, compiled for AVX2 where the CPU has it). Only adds,
-/// multiplies and bit operations: comparisons and selects lower to lane-by-lane loops on
-/// baseline x86-64.
+/// Lane helpers for the transformer's layers (its exponentials, softmax and GELU are C
+/// kernels, `transformer_kernels.h`, compiled for AVX2 where the CPU has it).
 enum LaneMath {
-    /// max(x, 0) lane by lane from the sign bit; NaN stays NaN.
-    @inline(__always)
-    static func relu(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        let bits = unsafeBitCast(x, to: SIMD16<Int32>.self)
-        return unsafeBitCast(bits & ~(bits &>> 31), to: SIMD16<Float>.self)
-    }
-
-    /// The largest of `count` (≥ 1) finite values.
-    @inline(__always)
-    static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
-        var largest = SIMD16<Float>(repeating: x[0])
-        forEachLaneGroup(count) { start, valid in
-            // Lanes past `valid` repeat x[0], which cannot raise the maximum.
-            var values = FloatLanes.load(x + start, valid)
-            if valid < 16 { values += (1 - lanes(below: valid)) * x[0] }
-            largest += relu(values - largest)
-        }
-        return largest.max()
-    }
-
     /// 1 in the first `valid` lanes, 0 after them.
     @inline(__always)
     static func lanes(below valid: Int) -> SIMD16<Float> {

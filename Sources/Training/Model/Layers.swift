@@ -93,9 +93,7 @@ public enum SoftmaxCrossEntropy {
             var largest = z[0]
             var argmax = 0
             for c in 1..<classes where z[c] > largest { largest = z[c]; argmax = c }
-            let total = dlion_exp_shifted(p, z, largest, classes)
-            let inverse = 1 / total
-            forEachLaneGroup(classes) { start, valid in FloatLanes.store(FloatLanes.load(p + start, valid) * inverse, p + start, valid) }
+            dlion_softmax(p, z, classes, classes)
             let label = Int(labels[row])
             lossSum -= Double(logf(max(p[label], .leastNormalMagnitude)))
             if argmax == label { correct += 1 }

@@ -169,12 +169,9 @@ public enum Attention {
         T * T * size < BLAS.singleThreadedMultiplyAdds ? .max : 1
     }
 
-    /// A numerically stable softmax of the first `visible` of `count` values; the rest become 0.
+    /// A numerically stable softmax of the first `visible` of `count` values; the rest become 0 (`dlion_softmax`).
     static func softmax(_ row: UnsafeMutablePointer<Float>, visible: Int, count: Int) {
-        let total = dlion_exp_shifted(row, row, LaneMath.maximum(row, count: visible), visible)
-        let inverse = 1 / total
-        forEachLaneGroup(visible) { start, valid in FloatLanes.store(FloatLanes.load(row + start, valid) * inverse, row + start, valid) }
-        (row + visible).update(repeating: 0, count: count - visible)
+        dlion_softmax(row, row, visible, count)
     }
 }
 
@@ -196,7 +193,10 @@ public enum PatchEmbedding {
             for p in 0..<positions {
                 let corner = image + (p / across) * size * width + (p % across) * size
                 let patch = patches + (b * positions + p) * patchFloats
-                for row in 0..<size { (patch + row * size).update(from: corner + row * width, count: size) }
+                // Element by element: rows are a few floats, too short for a memmove call each.
+                for row in 0..<size {
+                    for column in 0..<size { patch[row * size + column] = corner[row * width + column] }
+                }
             }
         }
         Linear.forward(out: out, inp: patches, weight: weight, bias: bias, batch: batch * positions, inputs: patchFloats, outputs: channels)
