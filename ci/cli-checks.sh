@@ -242,6 +242,7 @@ expect "divergence stops every rank" nonzero "(rank 1): error: training diverged
 expect "a GPT trains on the fortunes and samples text" zero "sample (temperature 0.8)" \
     ci/mpirun -np 2 $train --model gpt --steps 20 --batch-size 4 --context 32 --sample-length 40
 expect "a GPT reports bits per character" zero "bits/char" ci/mpirun -np 2 $train --model gpt --steps 5 --batch-size 2 --context 16 --sample-length 0
+expect "a GPT batches 8 windows per rank by default" zero "× batch 8," $train --model gpt --steps 1 --context 16 --sample-length 0
 expect "GPT resume is exact" zero "resume exact: dlion-mavo at 2 rank(s)" \
     ci/resume-check.sh 2 dlion-mavo --model gpt --batch-size 4 --context 32 --sample-length 0
 expect "a width the heads do not divide" nonzero "--channels 65 is not divisible by --heads 4" $train --model gpt --channels 65
