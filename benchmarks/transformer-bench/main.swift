@@ -50,6 +50,9 @@ struct TransformerBench: ParsableCommand {
         }
         let optimizers: [any Optimizer] = [try AdamW(count: bench.parameterCount), try DistributedLion(count: bench.parameterCount, communicator: world)]
         let replay = GEMMReplay(BLAS.record { bench.forwardBackward() })
+        // The per-head calls read strided views of the QKV buffer; the same calls on dense
+        // operands say what copying each head out first (llm.c's permute) could gain at most.
+        let denseReplay = GEMMReplay(replay.recording.map(\.dense))
 
         var times: [String: [Double]] = [:]
         for round in 0..<(rounds + 3) {
@@ -59,6 +62,7 @@ struct TransformerBench: ParsableCommand {
                 if round >= 3 { times[name, default: []].append(monotonicSeconds() - start) }
             }
             timed("GEMMs only") { replay.run() }
+            timed("GEMMs only, dense operands") { denseReplay.run() }
             timed("forward + backward") { bench.forwardBackward() }
             for optimizer in optimizers {
                 try timed("full step, \(optimizer.name)") {
@@ -74,7 +78,7 @@ struct TransformerBench: ParsableCommand {
         for _ in 0..<rounds { bench.forwardBackward() }
         BLAS.timing = false
         let inStep = BLAS.gemmSeconds / Double(rounds)
-        let names = ["GEMMs only", "forward + backward"] + optimizers.map { "full step, \($0.name)" }
+        let names = ["GEMMs only", "GEMMs only, dense operands", "forward + backward"] + optimizers.map { "full step, \($0.name)" }
         let ceiling = median(times["GEMMs only"] ?? [])
         let unit = model == "gpt" ? "tokens/s" : "images/s"
         if json {

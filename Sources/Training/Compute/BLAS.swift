@@ -93,6 +93,13 @@ public struct GEMMCall: Sendable, Equatable {
         ((transposeA ? k : m) * lda, (transposeB ? n : k) * ldb, m * ldc)
     }
 
+    /// The same product on dense rows (each stride at its smallest): what the call would cost
+    /// if its operands were first copied out of a wider buffer, the copy not counted.
+    public var dense: GEMMCall {
+        GEMMCall(m: m, n: n, k: k, transposeA: transposeA, lda: transposeA ? m : k, transposeB: transposeB, ldb: transposeB ? k : n,
+                 ldc: n, alpha: alpha, beta: beta)
+    }
+
     /// 2·m·n·k: the floating-point operations of the product.
     public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
 
@@ -114,6 +121,11 @@ public struct GEMMRecording: Sendable {
 
     /// The floating-point operations of all calls.
     public var flops: Double { calls.reduce(0) { $0 + $1.flops } }
+
+    /// The same stretches with every call replaced by `transform(call)`.
+    public func map(_ transform: (GEMMCall) -> GEMMCall) -> GEMMRecording {
+        GEMMRecording(stretches: stretches.map { $0.map { $0.map(transform) } })
+    }
 
     mutating func appendSerial(_ call: GEMMCall) {
         if let last = stretches.indices.last, stretches[last].count == 1 {
