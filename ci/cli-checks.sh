@@ -243,6 +243,17 @@ expect "a GPT trains on the fortunes and samples text" zero "sample (temperature
     ci/mpirun -np 2 $train --model gpt --steps 20 --batch-size 4 --context 32 --sample-length 40
 expect "a GPT reports bits per character" zero "bits/char" ci/mpirun -np 2 $train --model gpt --steps 5 --batch-size 2 --context 16 --sample-length 0
 expect "a GPT batches 8 windows per rank by default" zero "× batch 8," $train --model gpt --steps 1 --context 16 --sample-length 0
+# --profile's GEMM time is that of the training steps' forward and backward, of which it is a
+# part: the final evaluation's GEMMs (here far more than 20 steps') are not counted in it.
+expect "a GPT profile counts only the steps' GEMMs" zero "ok" bash -c '
+    ci/mpirun -np 1 '"$train"' --model gpt --steps 20 --batch-size 4 --context 32 --sample-length 0 --profile --metrics "$1" >/dev/null &&
+    python3 - "$1" <<"PY"
+import json, sys
+summary = [json.loads(l) for l in open(sys.argv[1]) if "\"summary\"" in l][-1]
+gemm, fb = summary["gemm_seconds"], summary["forward_backward_seconds"]
+assert 0 < gemm <= fb, (gemm, fb)
+print("ok")
+PY' _ "$work/profile.jsonl"
 expect "GPT resume is exact" zero "resume exact: dlion-mavo at 2 rank(s)" \
     ci/resume-check.sh 2 dlion-mavo --model gpt --batch-size 4 --context 32 --sample-length 0
 expect "a width the heads do not divide" nonzero "--channels 65 is not divisible by --heads 4" $train --model gpt --channels 65

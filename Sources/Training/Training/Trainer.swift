@@ -127,7 +127,6 @@ public final class Trainer<M: Model> {
               plan.checkpointSeconds >= 0, plan.checkpointSeconds.isFinite else {
             throw TrainingError.invalidConfiguration("a training plan needs at least one step, a log interval of at least 1, data of at least one step per epoch and checkpoint seconds ≥ 0 (got \(plan.steps) steps, log interval \(plan.logInterval), \(data.stepsPerEpoch) steps per epoch, \(plan.checkpointSeconds) s)")
         }
-        BLAS.resetTimer()
         distributed?.communicator.resetTraffic()
         try communicator.barrier()
         startWatchdog()
@@ -238,9 +237,11 @@ public final class Trainer<M: Model> {
         let batch = data.batch(epoch: epoch, step: stepInEpoch)
         times.data += monotonicSeconds() - mark
         mark = monotonicSeconds()
+        let gemmBefore = BLAS.gemmSeconds
         let result = model.forward(batch)
         model.backward(batch)
         times.forwardBackward += monotonicSeconds() - mark
+        times.gemm += BLAS.gemmSeconds - gemmBefore  // not the evaluations' GEMMs
         mark = monotonicSeconds()
         let applied = try optimizer.step(model.arena, learningRate: plan.schedule.rate(at: step))
         times.optimizer += monotonicSeconds() - mark
@@ -290,7 +291,6 @@ public final class Trainer<M: Model> {
         let n = communicator.size
         let traffic = distributed?.communicator.traffic ?? TrafficCounters()
         var times = self.times
-        times.gemm = BLAS.gemmSeconds
         times.communication = traffic.seconds
         return TrainingSummary(optimizer: optimizer.name, ranks: n, parameters: model.arena.count, steps: steps,
                                skippedSteps: position.skippedSteps, epochs: epochs, communicationRounds: distributed?.communicationRounds ?? 0,

@@ -91,7 +91,8 @@ public struct StepTimes: Sendable {
     public var data = 0.0
     /// Forward and backward passes.
     public var forwardBackward = 0.0
-    /// Inside `cblas_sgemm`, when ``BLAS/timing`` is on (part of forward and backward).
+    /// Inside `cblas_sgemm` during training steps' forward and backward, when ``BLAS/timing``
+    /// is on (part of ``forwardBackward``; evaluations' GEMMs are not counted).
     public var gemm = 0.0
     /// Optimizer steps, communication included.
     public var optimizer = 0.0
