@@ -49,30 +49,29 @@ public enum LayerNorm {
     static let epsilon: Float = 1e-5
 
     /// Writes `out` (rows × channels) and each row's `mean` and reciprocal standard deviation
-    /// `rstd` (rows), which backward needs.
+    /// `rstd` (rows), which backward needs. One thread: splitting rows over the rank's threads
+    /// measured no faster at 2 048 rows of 64 (benchmarks/README.md, transformer-bench).
     public static func forward(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                                inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                rows: Int, channels: Int) {
-        Parallel.forEachPiece(count: rows, alignment: 1) { piece in
-            for row in piece {
-                let x = inp + row * channels, y = out + row * channels
-                var sum = SIMD16<Float>(repeating: 0)
-                forEachLaneGroup(channels) { c, valid in sum += FloatLanes.load(x + c, valid) }
-                let m = sum.sum() / Float(channels)
-                var squares = SIMD16<Float>(repeating: 0)
-                forEachLaneGroup(channels) { c, valid in
-                    var d = FloatLanes.load(x + c, valid) - m
-                    if valid < 16 { d *= LaneMath.lanes(below: valid) }
-                    squares += d * d
-                }
-                let s = 1 / sqrtf(squares.sum() / Float(channels) + epsilon)
-                forEachLaneGroup(channels) { c, valid in
-                    let normalized = (FloatLanes.load(x + c, valid) - m) * s
-                    FloatLanes.store(normalized * FloatLanes.load(weight + c, valid) + FloatLanes.load(bias + c, valid), y + c, valid)
-                }
-                mean[row] = m
-                rstd[row] = s
+        for row in 0..<rows {
+            let x = inp + row * channels, y = out + row * channels
+            var sum = SIMD16<Float>(repeating: 0)
+            forEachLaneGroup(channels) { c, valid in sum += FloatLanes.load(x + c, valid) }
+            let m = sum.sum() / Float(channels)
+            var squares = SIMD16<Float>(repeating: 0)
+            forEachLaneGroup(channels) { c, valid in
+                var d = FloatLanes.load(x + c, valid) - m
+                if valid < 16 { d *= LaneMath.lanes(below: valid) }
+                squares += d * d
             }
+            let s = 1 / sqrtf(squares.sum() / Float(channels) + epsilon)
+            forEachLaneGroup(channels) { c, valid in
+                let normalized = (FloatLanes.load(x + c, valid) - m) * s
+                FloatLanes.store(normalized * FloatLanes.load(weight + c, valid) + FloatLanes.load(bias + c, valid), y + c, valid)
+            }
+            mean[row] = m
+            rstd[row] = s
         }
     }
 
