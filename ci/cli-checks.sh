@@ -237,6 +237,26 @@ expect "a model too large for one rank's memory only" nonzero "(rank 0): error: 
 expect "divergence stops every rank" nonzero "(rank 1): error: training diverged" \
     ci/mpirun -np 2 $train --synthetic --optimizer global-lion --lr 1e30 --steps 40 --warmup-steps 0 --schedule constant
 
+# Distributed Lion's policies from the flags: ties kept as zero (the paper's sign(0) = 0) send a
+# second bit plane back at an even rank count, 1.5x the bytes of the random tie-break.
+expect "--tie-policy zero sends a second bit plane back" zero "ok" bash -c '
+    for policy in random zero; do
+        ci/mpirun -np 2 '"$train"' --synthetic --steps 20 --tie-policy $policy --zero-sign positive --metrics "$1/ties-$policy.jsonl" >/dev/null || exit 1
+    done
+    python3 - "$1" <<"PY"
+import json, sys
+def sent(policy):
+    lines = open(f"{sys.argv[1]}/ties-{policy}.jsonl")
+    return [json.loads(l) for l in lines if "\"summary\"" in l][-1]["bytes_sent_per_rank"]
+ratio = sent("zero") / sent("random")
+assert 1.45 < ratio < 1.55, ratio
+print("ok")
+PY' _ "$work"
+expect "--tie-policy with another optimizer" nonzero "--tie-policy applies to --optimizer dlion-mavo only (got adamw)" \
+    $train --optimizer adamw --tie-policy zero
+expect "--zero-sign with another optimizer" nonzero "--zero-sign applies to --optimizer dlion-mavo or dlion-avg only (got global-lion)" \
+    $train --optimizer global-lion --zero-sign positive
+
 # The GPT on Debian's fortunes: it trains, reports bits per character and samples text; bad text
 # and shapes fail on every rank before training.
 expect "a GPT trains on the fortunes and samples text" zero "sample (temperature 0.8)" \

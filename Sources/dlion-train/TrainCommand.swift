@@ -39,6 +39,26 @@ enum SyncRuleChoice: String, ExpressibleByArgument, CaseIterable {
     case qsr, linear, constant
 }
 
+/// How Distributed Lion's majority vote resolves a tie (``TiePolicy``).
+enum TiePolicyChoice: String, ExpressibleByArgument, CaseIterable {
+    /// A seeded fair coin; one bit back.
+    case random
+    /// sign(0) = 0, as in the paper; a second bit plane back at even rank counts.
+    case zero
+
+    var policy: TiePolicy { self == .random ? .randomTieBreak : .zero }
+}
+
+/// What a coordinate with no sign (an exact zero) votes in Distributed Lion (``ZeroSignPolicy``).
+enum ZeroSignChoice: String, ExpressibleByArgument, CaseIterable {
+    /// A seeded fair coin: unbiased.
+    case random
+    /// +1, as DeepSpeed's 1-bit compression and signSGD do.
+    case positive
+
+    var policy: ZeroSignPolicy { self == .random ? .random : .positive }
+}
+
 /// The learning-rate schedules.
 enum ScheduleChoice: String, ExpressibleByArgument, CaseIterable {
     case cosine, constant
@@ -135,6 +155,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "β2 (default 0.99 for the Lion family, 0.999 for AdamW).")
     var beta2: Float?
 
+    @Option(help: "dlion-mavo: how a tied vote resolves at even rank counts: random (a seeded coin, one bit back) or zero (the paper's sign(0) = 0, two bits back).")
+    var tiePolicy: TiePolicyChoice = .random
+
+    @Option(help: "dlion-mavo, dlion-avg: what an exact zero votes: random (a seeded coin, unbiased) or positive (+1).")
+    var zeroSign: ZeroSignChoice = .random
+
     @Option(help: "Local AdamW's synchronization rule: qsr (H = max(H_base, ⌊(α/η)²⌋)), linear (γ = 1: ⌊α/η⌋), or constant (H = H_base).")
     var syncRule: SyncRuleChoice = .qsr
 
@@ -220,6 +246,12 @@ struct TrainCommand: ParsableCommand {
         guard (0..<1).contains(beta1) else { throw ValidationError("--beta1 must be in [0, 1)") }
         if let beta2, !(0..<1).contains(beta2) { throw ValidationError("--beta2 must be in [0, 1)") }
         guard warmupSteps >= 0 else { throw ValidationError("--warmup-steps must be ≥ 0") }
+        guard tiePolicy == .random || optimizer == .dlionMavo else {
+            throw ValidationError("--tie-policy applies to --optimizer dlion-mavo only (got \(optimizer.rawValue))")
+        }
+        guard zeroSign == .random || optimizer == .dlionMavo || optimizer == .dlionAvg else {
+            throw ValidationError("--zero-sign applies to --optimizer dlion-mavo or dlion-avg only (got \(optimizer.rawValue))")
+        }
         guard evalInterval >= 0, logInterval > 0 else { throw ValidationError("--eval-interval must be ≥ 0 and --log-interval ≥ 1") }
         guard hBase >= 1 else { throw ValidationError("--h-base must be at least 1 (got \(hBase))") }
         if let qsrAlpha, !(qsrAlpha > 0 && qsrAlpha.isFinite) { throw ValidationError("--qsr-alpha must be a positive number (got \(qsrAlpha))") }
@@ -245,7 +277,7 @@ struct TrainCommand: ParsableCommand {
          ("--activation", activation.rawValue), ("--epochs", "\(epochs)"), ("--steps", steps.map(String.init) ?? "none"),
          ("--batch-size", "\(batchSize)"), ("--lr", learningRate.map { "\($0)" } ?? "default"),
          ("--weight-decay", weightDecay.map { "\($0)" } ?? "default"), ("--beta1", "\(beta1)"),
-         ("--beta2", beta2.map { "\($0)" } ?? "default"), ("--sync-rule", syncRule.rawValue), ("--h-base", "\(hBase)"),
+         ("--beta2", beta2.map { "\($0)" } ?? "default"), ("--sync-rule", syncRule.rawValue), ("--tie-policy", tiePolicy.rawValue), ("--zero-sign", zeroSign.rawValue), ("--h-base", "\(hBase)"),
          ("--qsr-alpha", qsrAlpha.map { "\($0)" } ?? "default"), ("--average-moments", "\(averageMoments)"),
          ("--topk-ratio", "\(topkRatio)"), ("--dgc-warmup-steps", dgcWarmupSteps.map(String.init) ?? "default"),
          ("--warmup-steps", "\(warmupSteps)"), ("--schedule", schedule.rawValue), ("--seed", "\(seed)"),

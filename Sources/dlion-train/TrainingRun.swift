@@ -170,9 +170,11 @@ struct OptimizerFactory {
                                          weightDecay: options.weightDecay ?? options.optimizer.defaultWeightDecay)
         switch options.optimizer {
         case .dlionMavo:
-            return try DistributedLion(count: count, communicator: communicator, reduction: .majorityVote, hyperparameters: lion, seed: options.seed)
+            return try DistributedLion(count: count, communicator: communicator, reduction: .majorityVote(options.tiePolicy.policy),
+                                       zeroPolicy: options.zeroSign.policy, hyperparameters: lion, seed: options.seed)
         case .dlionAvg:
-            return try DistributedLion(count: count, communicator: communicator, reduction: .average, hyperparameters: lion, seed: options.seed)
+            return try DistributedLion(count: count, communicator: communicator, reduction: .average,
+                                       zeroPolicy: options.zeroSign.policy, hyperparameters: lion, seed: options.seed)
         case .globalLion: return DataParallel(try Lion(count: count, hyperparameters: lion), communicator: communicator)
         case .globalAdamw: return DataParallel(try AdamW(count: count, hyperparameters: adamw), communicator: communicator)
         case .localAdamw:

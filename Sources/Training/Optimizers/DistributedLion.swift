@@ -29,13 +29,15 @@ public final class DistributedLion: DistributedOptimizer {
     public let signs: SignAllreduce
 
     /// Distributed Lion for `count` parameters over `communicator`, combining votes with
-    /// `reduction` (majority vote by default). `seed` makes coin flips for exact zeros and
-    /// ties reproducible. Throws when the momentum would not fit in memory.
+    /// `reduction` (majority vote with a random tie-break by default); a coordinate whose
+    /// update direction is exactly zero votes as `zeroPolicy` says. `seed` makes coin flips
+    /// for exact zeros and ties reproducible. Throws when the momentum would not fit in memory.
     public init(count: Int, communicator: Communicator, reduction: SignReduction = .majorityVote,
-                hyperparameters: LionHyperparameters = LionHyperparameters(), seed: UInt64 = 0) throws {
+                zeroPolicy: ZeroSignPolicy = .random, hyperparameters: LionHyperparameters = LionHyperparameters(),
+                seed: UInt64 = 0) throws {
         self.hyperparameters = hyperparameters
         self.momentum = try StateBuffer.allocate(["momentum"], count: count)[0]
-        self.signs = SignAllreduce(communicator: communicator, reduction: reduction, seed: seed)
+        self.signs = SignAllreduce(communicator: communicator, reduction: reduction, zeroPolicy: zeroPolicy, seed: seed)
         switch reduction {
         case .average: name = "dlion-avg"
         case .majorityVote: name = "dlion-mavo"
