@@ -15,6 +15,7 @@ struct TrainingChecks {
             checkReplicasStayIdentical(optimizerName: name)
         }
         checkLocalAdamWSynchronizes()
+        checkLocalAdamWSynchronizes(skippedSteps: [5, 6, 38])
         checkTernGradIsUnbiased()
         checkNonFiniteGradientSkipsEverywhere()
         checkDistributedLionArenaStepMatchesFlatStep()
@@ -91,8 +92,12 @@ struct TrainingChecks {
 
     /// Local AdamW: replicas differ between synchronizations and match right after each one;
     /// the rounds follow the rule.
-    func checkLocalAdamWSynchronizes() {
-        harness.run("local-adamw synchronizes") {
+    /// Rounds cover the run and replicas match after each synchronization; with
+    /// `skippedSteps`, the last rank's gradient holds a NaN at those steps, so every rank
+    /// skips them, and the rounds must still count them and end on the last step.
+    func checkLocalAdamWSynchronizes(skippedSteps: Set<Int> = []) {
+        let label = skippedSteps.isEmpty ? "" : " with skipped steps \(skippedSteps.sorted())"
+        harness.run("local-adamw synchronizes\(label)") {
             let count = 777
             let schedule = LearningRateSchedule.cosine(peak: 0.01, warmupSteps: 4, totalSteps: 40, minimum: 0)
             let optimizer = try LocalAdamW(count: count, communicator: try world.duplicate(),
@@ -101,7 +106,9 @@ struct TrainingChecks {
             var matchedAfterEverySync = true
             for step in 0..<40 {
                 var gradients = (0..<count).map { Float(($0 * 7 + world.rank * 13 + step) % 11) - 5 }
-                _ = try optimizer.step(parameters: &parameters, gradients: &gradients, learningRate: schedule.rate(at: step))
+                if skippedSteps.contains(step) && world.rank == world.size - 1 { gradients[count / 2] = .nan }
+                let applied = try optimizer.step(parameters: &parameters, gradients: &gradients, learningRate: schedule.rate(at: step))
+                harness.expect(applied == !skippedSteps.contains(step), "local-adamw applies exactly the finite steps\(label)", "step \(step)")
                 if optimizer.synchronizations.last?.step == step + 1 {
                     let highest = try world.allreduce(parameters, operation: .max)
                     let lowest = try world.allreduce(parameters, operation: .min)
@@ -109,9 +116,9 @@ struct TrainingChecks {
                 }
             }
             let periods = optimizer.synchronizations.map(\.period)
-            harness.expect(matchedAfterEverySync, "local-adamw replicas match after each synchronization")
-            harness.expect(periods.reduce(0, +) == 40 && periods.first == 3 && optimizer.synchronizations.last?.step == 40,
-                           "local-adamw rounds cover the run", "\(periods)")
+            harness.expect(matchedAfterEverySync, "local-adamw replicas match after each synchronization\(label)")
+            harness.expect(periods.reduce(0, +) == 40 && periods.first == 3 && optimizer.synchronizations.last?.step == 40 && optimizer.replicasAgree,
+                           "local-adamw rounds cover the run and end synchronized\(label)", "\(periods)")
         }
     }
 

@@ -127,19 +127,23 @@ public final class LocalAdamW: DistributedOptimizer {
         try local.restore(scalars: OptimizerState.scalars(scalars, under: "adamw"))
     }
 
+    /// One step of the round. A step whose gradients are not finite on some rank is skipped
+    /// on every rank (no update) but still counts in the round, as it does in the training
+    /// loop, so that the rounds stay on the loop's steps and the last one ends, synchronized,
+    /// on the last step.
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {
-        guard try allFiniteOnEveryRank(gradients, communicator: communicator) else { return false }
+        let finite = try allFiniteOnEveryRank(gradients, communicator: communicator)
         if roundLeft == 0 {
             round = rule.period(learningRate: schedule.rate(at: step), warmingUp: schedule.isWarmingUp(at: step),
                                 stepsLeft: totalSteps - step)
             roundLeft = round.steps
         }
-        _ = try local.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
+        if finite { _ = try local.step(parameters: parameters, gradients: gradients, learningRate: learningRate) }
         step += 1
         roundLeft -= 1
         if roundLeft == 0 { try synchronize(parameters) }
-        return true
+        return finite
     }
 
     /// Averages the parameters (and the moments, if asked) across ranks.
