@@ -14,6 +14,7 @@ stopped (--fresh starts over). benchmarks/results-discussion.md, written by a pe
 reading a run, is appended to RESULTS.md. Only the standard library is used.
 """
 import argparse
+import hashlib
 import json
 import math
 import pathlib
@@ -34,6 +35,16 @@ METHODS = [
     ("TernGrad", ["--optimizer", "terngrad"]),
     ("DGC", ["--optimizer", "dgc"]),
 ]
+
+
+def code_version():
+    """The commit the runs are built from, plus a digest of any uncommitted change to the
+    sources, so that a cached result never outlives the code that made it."""
+    def git(*arguments):
+        return subprocess.run(["git", *arguments], cwd=ROOT, capture_output=True, text=True).stdout
+    head = git("rev-parse", "HEAD").strip() or "unknown"
+    diff = git("diff", "HEAD", "--", "Sources", "Package.swift")
+    return head + ("+" + hashlib.sha256(diff.encode()).hexdigest()[:12] if diff else "")
 
 
 def run(method, flags, ranks, seed, args):
@@ -179,12 +190,13 @@ def main():
     cache = {} if args.fresh or not cache_path.exists() else json.loads(cache_path.read_text())
     subprocess.run(["swift", "build", "-c", "release", "--product", "dlion-train"], cwd=ROOT, check=True, capture_output=True)
     budget = f"steps{args.steps}" if args.steps else f"epochs{args.epochs}"
+    version = code_version()  # with every flag of the run, the cache key
     table = {}
     for ranks in args.ranks:
         for method, flags in METHODS:
             runs = []
             for seed in args.seeds:
-                key = f"{method}|{ranks}|{seed}|{budget}"
+                key = json.dumps([version, method, flags, ranks, seed, budget])
                 if key not in cache:
                     cache[key] = run(method, flags, ranks, seed, args)
                     cache_path.write_text(json.dumps(cache, indent=1))
