@@ -9,61 +9,32 @@ struct ThreadedAttentionChecks {
 
     func runAll() {
         let gpt = GPTConfiguration(vocabulary: 11, context: 64, layers: 2, channels: 32, heads: 4)
-        checkThreadsChangeNothing("GPT") { try GPTStep(gpt, windows: 6) }
+        checkThreadsChangeNothing("GPT") {
+            (try GPT(gpt, maxBatch: 6, seed: 7), TokenBatch.synthetic(windows: 6, positions: gpt.context, vocabulary: gpt.vocabulary, seed: 8))
+        }
         let vit = ViTConfiguration(imageHeight: 28, imageWidth: 28, patchSize: 4, classes: 10, layers: 2, channels: 32, heads: 4)
-        checkThreadsChangeNothing("ViT") { try ViTStep(vit, images: 12) }
-    }
-
-    /// One forward and backward of a fresh model on a fixed batch.
-    protocol Step {
-        var arena: ParameterArena { get }
-        func run() -> Double
-    }
-
-    struct GPTStep: Step {
-        let model: GPT, batch: TokenBatch
-        var arena: ParameterArena { model.arena }
-        init(_ configuration: GPTConfiguration, windows: Int) throws {
-            model = try GPT(configuration, maxBatch: windows, seed: 7)
-            batch = TokenBatch(windows: windows, positions: configuration.context)
-            var random = SplitMix64(seed: 8)
-            for index in batch.tokens.indices {
-                batch.tokens[index] = Int32(random.next() % UInt64(configuration.vocabulary))
-                batch.targets[index] = Int32(random.next() % UInt64(configuration.vocabulary))
-            }
-        }
-        func run() -> Double {
-            let loss = model.forward(batch).lossSum
-            model.backward(batch)
-            return loss
+        checkThreadsChangeNothing("ViT") {
+            let batch = LabelledBatch(capacity: 12, featureCount: 784)
+            batch.fill(from: Dataset.synthetic(count: 12, seed: 8), rows: Array(0..<12)[...])
+            return (try ViT(vit, maxBatch: 12, seed: 7), batch)
         }
     }
 
-    struct ViTStep: Step {
-        let model: ViT, batch: LabelledBatch
-        var arena: ParameterArena { model.arena }
-        init(_ configuration: ViTConfiguration, images: Int) throws {
-            model = try ViT(configuration, maxBatch: images, seed: 7)
-            batch = LabelledBatch(capacity: images, featureCount: 784)
-            batch.fill(from: Dataset.synthetic(count: images, seed: 8), rows: Array(0..<images)[...])
-        }
-        func run() -> Double {
-            let loss = model.forward(batch).lossSum
-            model.backward(batch)
-            return loss
-        }
-    }
-
-    func checkThreadsChangeNothing(_ name: String, _ makeStep: () throws -> any Step) {
+    /// One forward and backward of the model and batch `make` builds (the model after the
+    /// thread count is set, since its scratch depends on it), at 1 and at 3 threads.
+    func checkThreadsChangeNothing<M: Model>(_ name: String, _ make: () throws -> (M, M.Batch)) {
         harness.run("\(name) attention over 1 and 3 threads") {
             func measure(threads: Int) throws -> (loss: Double, gradients: [Float], recording: GEMMRecording) {
                 let saved = Parallel.threads
                 Parallel.threads = threads
                 defer { Parallel.threads = saved }
-                let step = try makeStep()
+                let (model, batch) = try make()
                 var loss = 0.0
-                let recording = BLAS.record { loss = step.run() }
-                return (loss, step.arena.withGradients { Array($0) }, recording)
+                let recording = BLAS.record {
+                    loss = model.forward(batch).lossSum
+                    model.backward(batch)
+                }
+                return (loss, model.arena.withGradients { Array($0) }, recording)
             }
             let one = try measure(threads: 1), three = try measure(threads: 3)
             harness.expect(one.loss == three.loss, "\(name) loss, 1 and 3 threads", "\(one.loss) against \(three.loss)")

@@ -6,13 +6,7 @@ import Testing
     static let configuration = GPTConfiguration(vocabulary: 7, context: 4, layers: 2, channels: 8, heads: 2)
 
     static func batch(windows: Int, positions: Int, seed: UInt64) -> TokenBatch {
-        let batch = TokenBatch(windows: windows, positions: positions)
-        var random = SplitMix64(seed: seed)
-        for index in 0..<windows * positions {
-            batch.tokens[index] = Int32(random.next() % 7)
-            batch.targets[index] = Int32(random.next() % 7)
-        }
-        return batch
+        TokenBatch.synthetic(windows: windows, positions: positions, vocabulary: 7, seed: seed)
     }
 
     @Test(arguments: [4, 3]) func gradientMatchesFiniteDifferences(positions: Int) throws {

@@ -115,12 +115,7 @@ struct GPTBench: StepBench {
     let batch: TokenBatch
     init(_ configuration: GPTConfiguration, batch windows: Int) throws {
         model = try GPT(configuration, maxBatch: windows, seed: 1)
-        batch = TokenBatch(windows: windows, positions: configuration.context)
-        var random = SplitMix64(seed: 2)
-        for index in batch.tokens.indices {
-            batch.tokens[index] = Int32(random.next() % UInt64(configuration.vocabulary))
-            batch.targets[index] = Int32(random.next() % UInt64(configuration.vocabulary))
-        }
+        batch = TokenBatch.synthetic(windows: windows, positions: configuration.context, vocabulary: configuration.vocabulary, seed: 2)
     }
     var description: String { "GPT \(model.configuration.layers) layers × \(model.configuration.channels), \(model.configuration.heads) heads, context \(model.configuration.context)" }
     var parameterCount: Int { model.arena.count }

@@ -47,6 +47,18 @@ public final class TokenBatch {
         targets.initialize(repeating: 0)
     }
 
+    /// A batch of uniformly random tokens and targets below `vocabulary`, the same for the same
+    /// `seed` (for checks and benchmarks, as ``Dataset/synthetic(count:featureCount:classes:noise:seed:)``).
+    public static func synthetic(windows: Int, positions: Int, vocabulary: Int, seed: UInt64) -> TokenBatch {
+        let batch = TokenBatch(windows: windows, positions: positions)
+        var random = SplitMix64(seed: seed)
+        for index in batch.tokens.indices {
+            batch.tokens[index] = Int32(random.next() % UInt64(vocabulary))
+            batch.targets[index] = Int32(random.next() % UInt64(vocabulary))
+        }
+        return batch
+    }
+
     deinit {
         tokens.deallocate()
         targets.deallocate()
