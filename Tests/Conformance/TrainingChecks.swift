@@ -90,11 +90,10 @@ struct TrainingChecks {
         }
     }
 
-    /// Local AdamW: replicas differ between synchronizations and match right after each one;
-    /// the rounds follow the rule.
-    /// Rounds cover the run and replicas match after each synchronization; with
-    /// `skippedSteps`, the last rank's gradient holds a NaN at those steps, so every rank
-    /// skips them, and the rounds must still count them and end on the last step.
+    /// Local AdamW: replicas match right after each synchronization and the rounds follow the
+    /// rule, covering the run. With `skippedSteps`, the last rank's gradient holds a NaN at
+    /// those steps, so every rank skips them; the rounds must still count them and end,
+    /// synchronized, on the last step.
     func checkLocalAdamWSynchronizes(skippedSteps: Set<Int> = []) {
         let label = skippedSteps.isEmpty ? "" : " with skipped steps \(skippedSteps.sorted())"
         harness.run("local-adamw synchronizes\(label)") {

@@ -1,5 +1,5 @@
-// The transformer's transcendental element-wise kernels: GELU and shifted exponentials on
-// 8-float vectors. On x86-64 each is compiled twice (target_clones): for AVX2 with FMA
+// The transformer's transcendental element-wise kernels: GELU, shifted exponentials and the
+// softmax on 8-float vectors. On x86-64 each is compiled twice (target_clones): for AVX2 with FMA
 // (x86-64-v3) and for the baseline, and the loader picks the one the CPU runs, which Swift
 // cannot do for its own code. Accurate to a few ulp for finite inputs; NaN or ±∞ in gives NaN
 // out (the trainer's finite check then reports it).

@@ -61,9 +61,6 @@ public enum ReLU {
 /// The Gaussian error linear unit, tanh approximation (as GPT-2 and llm.c):
 /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
 public enum GELU {
-    static let scale = Float(0.7978845608028654)  // √(2/π)
-    static let cubic = Float(0.044715)
-
     /// out = gelu(inp), element-wise over `count` values (`dlion_gelu_forward`).
     public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int) {
         Parallel.forEachPiece(count: count) { piece in
