@@ -4,27 +4,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 train=.build/release/dlion-train
-passed=0
-failed=0
 work=$(mktemp -d)
 trap 'umount "$work/full" 2>/dev/null; rm -rf "$work"' EXIT
 
-# expect NAME STATUS(zero|nonzero) TEXT COMMAND…: runs COMMAND (60 s at most) and checks
-# its exit status and that its output contains TEXT.
-expect() {
-    local name=$1 status=$2 text=$3
-    shift 3
-    local output code
-    output=$(timeout 120 "$@" 2>&1)
-    code=$?
-    local ok=1
-    if [[ $code -eq 124 ]]; then ok=0; echo "FAIL cli: $name: timed out (a rank hung)"; fi
-    if [[ $status == zero && $code -ne 0 ]] || [[ $status == nonzero && $code -eq 0 ]]; then
-        ok=0; echo "FAIL cli: $name: exit status $code, expected $status"
-    fi
-    if ! grep -qF -- "$text" <<<"$output"; then ok=0; echo "FAIL cli: $name: output lacks '$text'"; fi
-    if ((ok)); then passed=$((passed + 1)); else failed=$((failed + 1)); echo "$output" | tail -15; fi
-}
+suite=cli
+source ci/expect.sh
 
 expect "short synthetic run" zero "test accuracy" \
     ci/mpirun -np 4 $train --synthetic --steps 60 --eval-interval 30 --metrics "$work/m.jsonl"
@@ -223,6 +207,10 @@ expect "ranks with different steps and learning rates" nonzero "--steps differs 
     ci/mpirun -np 1 $train --synthetic --steps 5 : -np 1 $train --synthetic --steps 6 --lr 0.01
 expect "ranks with and without synthetic data" nonzero "--synthetic differs (rank 0: true, rank 1: false, rank 2: true)" \
     ci/mpirun -np 1 $train --synthetic --steps 5 : -np 1 $train --steps 5 : -np 1 $train --synthetic --steps 5
+# A different build on one rank (here the same binary with one byte appended) is refused first.
+mkdir -p "$work/other" && cp $train "$work/other/" && printf 'x' >>"$work/other/dlion-train"
+expect "ranks running different builds" nonzero "(rank 2): error: requireSameExecutable: ranks disagree: ranks run different executables (rank 0: $(realpath $train) digest" \
+    ci/mpirun -np 2 $train --synthetic --steps 5 : -np 1 "$work/other/dlion-train" --synthetic --steps 5 --lr 0.01
 expect "unwritable metrics file" nonzero "cannot create the metrics file" ci/mpirun -np 2 $train --synthetic --metrics /nonexistent/m.jsonl
 expect "a metrics file that cannot be written stops every rank" nonzero "(rank 1): error: reporting failed on 1 other rank(s)" \
     ci/mpirun -np 2 $train --synthetic --steps 120 --metrics /dev/full

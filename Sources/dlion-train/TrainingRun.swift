@@ -16,6 +16,7 @@ final class TrainingRun {
     }
 
     func run() throws {
+        try world.requireSameExecutable()
         try world.requireSameSettings(options.settingsEveryRankShares)
         let choice = options.optimizer
         if choice.isSingleProcess && world.size > 1 {
