@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs the unit tests, the multi-rank
-# conformance suite at 1, 2, 3, 4, 5, 8 and 16 ranks, the example package under mpirun, and
-# end-to-end checks of dlion-train.
+# conformance suite at 1, 2, 3, 4, 5, 8 and 16 ranks, the example package under mpirun,
+# end-to-end checks of dlion-train, and multi-host checks on an emulated cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +39,10 @@ echo "== dlion-train end to end"
 cli=0
 ci/cli-checks.sh || cli=$?
 
+echo "== several hosts (an emulated cluster: 2 hosts x 2 ranks over 1 Gbit/s TCP)"
+cluster=0
+ci/cluster-checks.sh || cluster=$?
+
 echo "== done in $(( $(date +%s) - start )) s"
 echo "conformance: $passed passed, $failed failed"
-[[ $failed -eq 0 && $cli -eq 0 ]]
+[[ $failed -eq 0 && $cli -eq 0 && $cluster -eq 0 ]]
