@@ -10,7 +10,17 @@ struct Row {
     let timeAvg: Double
     let timeMax: Double
     let bytesSentPerRank: Int
+    /// Bytes the busiest host sent on its network links per call, where counters exist.
+    let hostBytesSent: Int?
+    /// The link rate in Gbit/s the user stated, if any.
+    let linkGbits: Double?
     var speedupVsFP32: Double?
+
+    /// The time over the link bound: the busiest host's bytes at the link rate.
+    var timeOverLinkBound: Double? {
+        guard let hostBytesSent, let linkGbits, hostBytesSent > 0 else { return nil }
+        return timeAvg / (Double(hostBytesSent) * 8 / (linkGbits * 1e9))
+    }
 
     /// Bytes of the fp32 input, the nccl-tests "size" that algbw divides.
     var payloadBytes: Int { count * 4 }
@@ -22,7 +32,8 @@ struct Row {
         return "{\"op\":\"\(op)\",\"ranks\":\(ranks),\"count\":\(count),\"bytes\":\(payloadBytes)"
             + ",\"time_us_min\":\(rounded(timeMin * 1e6, decimals: 3)),\"time_us_avg\":\(rounded(timeAvg * 1e6, decimals: 3)),\"time_us_max\":\(rounded(timeMax * 1e6, decimals: 3))"
             + ",\"algbw_GBps\":\(rounded(algorithmBandwidth, decimals: 3)),\"busbw_GBps\":\(rounded(busBandwidth, decimals: 3))"
-            + ",\"bytes_sent_per_rank\":\(bytesSentPerRank),\"speedup_vs_fp32\":\(speedup)}"
+            + ",\"bytes_sent_per_rank\":\(bytesSentPerRank),\"host_bytes_sent\":\(hostBytesSent.map(String.init) ?? "null")"
+            + ",\"time_over_link_bound\":\(timeOverLinkBound.map { String(rounded($0, decimals: 3)) } ?? "null"),\"speedup_vs_fp32\":\(speedup)}"
     }
 }
 

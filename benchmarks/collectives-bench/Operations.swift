@@ -26,7 +26,7 @@ final class PreparedOperation {
     private let signs: SignAllreduce?
     private let codes: PackedCodes?
 
-    init(_ operation: Operation, count: Int, world: Communicator) throws {
+    init(_ operation: Operation, count: Int, segmentLength: Int, world: Communicator) throws {
         self.operation = operation
         communicator = try world.duplicate()
         var state = UInt64(world.rank + 1) &* 0x9E37_79B9_7F4A_7C15
@@ -37,10 +37,10 @@ final class PreparedOperation {
         output = [Float](repeating: 0, count: count)
         switch operation {
         case .majority, .majorityUnchecked:
-            signs = SignAllreduce(communicator: communicator, reduction: .majorityVote)
+            signs = SignAllreduce(communicator: communicator, reduction: .majorityVote, segmentLength: segmentLength)
             communicator.verifiesArguments = operation == .majority
         case .average:
-            signs = SignAllreduce(communicator: communicator, reduction: .average)
+            signs = SignAllreduce(communicator: communicator, reduction: .average, segmentLength: segmentLength)
         default:
             signs = nil
         }

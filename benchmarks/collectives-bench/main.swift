@@ -14,7 +14,9 @@ struct CollectivesBench: ParsableCommand {
             run in interleaved rounds after --warmup discarded rounds; each rank takes the median of its \
             per-call times, and a row reports min/avg/max of those over ranks, algbw = 4·count/t, \
             busbw = algbw·2(N−1)/N (nccl-tests' allreduce convention), the bytes each rank sent as \
-            counted by the communicator, and the speedup over fp32 MPI_Allreduce at that size.
+            counted by the communicator, the bytes the busiest host sent on its network links during \
+            the call (Linux's interface counters, median over rounds; "-" without them) and the speedup \
+            over fp32 MPI_Allreduce at that size.
             """)
 
     @Option(help: "Smallest count of floats per rank.")
@@ -33,6 +35,13 @@ struct CollectivesBench: ParsableCommand {
             help: "Operations to time: \(Operation.allCases.map(\.rawValue).joined(separator: ", ")). fp32-allreduce always runs.")
     var ops: [String] = [Operation.fp32, .majority, .average, .naive, .ternaryAllgather].map(\.rawValue)
 
+    @Option(help: "Coordinates per pipelined segment of the sign allreduce (SignAllreduce's segmentLength).")
+    var segmentLength = 1 << 22
+
+    @Option(name: .customLong("link-rate"),
+            help: "Each host's link rate in Gbit/s: adds each row's time over its link bound, the busiest host's bytes sent ÷ this rate.")
+    var linkRate: Double?
+
     @Flag(help: "Print one JSON object per (operation, size) row instead of a table.")
     var json = false
 
@@ -43,6 +52,8 @@ struct CollectivesBench: ParsableCommand {
         guard minCount >= 0, maxCount >= minCount else {
             throw ValidationError("--min-count (\(minCount)) must be ≥ 0 and ≤ --max-count (\(maxCount))")
         }
+        guard segmentLength >= 64 else { throw ValidationError("--segment-length must be at least 64") }
+        if let linkRate, !(linkRate > 0) { throw ValidationError("--link-rate must be a positive number of Gbit/s") }
         if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be ≥ 0") }
         for op in ops where Operation(rawValue: op) == nil {
@@ -61,7 +72,8 @@ struct CollectivesBench: ParsableCommand {
         if world.rank == 0 && !json {
             print("# collectives-bench: \(world.size) ranks; times in µs (min/avg/max over ranks of per-rank medians)")
             print("op".padded(24) + "count".padded(10) + "min".padded(10) + "avg".padded(10) + "max".padded(10)
-                  + "algbw".padded(8) + "busbw".padded(8) + "sent/rank".padded(12) + "vs fp32")
+                  + "algbw".padded(8) + "busbw".padded(8) + "sent/rank".padded(12) + "host tx".padded(12)
+                  + (linkRate == nil ? "" : "vs link".padded(9)) + "vs fp32")
         }
         var count = max(minCount, 1)
         if minCount == 0 { try measure(count: 0, operations, world) }
@@ -73,24 +85,34 @@ struct CollectivesBench: ParsableCommand {
 
     private func measure(count: Int, _ operations: [Operation], _ world: Communicator) throws {
         let rounds = iterations ?? max(5, min(50, (1 << 26) / max(count, 1) / 4))
-        let prepared = try operations.map { try PreparedOperation($0, count: count, world: world) }
+        let prepared = try operations.map { try PreparedOperation($0, count: count, segmentLength: segmentLength, world: world) }
         var times = [[Double]](repeating: [], count: prepared.count)
+        var hostSent = [[Double]](repeating: [], count: prepared.count)
         for round in 0..<(warmup + rounds) {
             for (index, operation) in prepared.enumerated() {
                 if round == warmup { operation.communicator.resetTraffic() }
                 try world.barrier()
+                let sentBefore = hostBytesSent()
                 let start = try MPI.wallTime()
                 try operation.run()
                 let elapsed = try MPI.wallTime() - start
-                if round >= warmup { times[index].append(elapsed) }
+                // Every rank of a host is done with the call only after the next barrier.
+                try world.barrier()
+                if round >= warmup {
+                    times[index].append(elapsed)
+                    if let sentBefore, let sentAfter = hostBytesSent() { hostSent[index].append(Double(sentAfter - sentBefore)) }
+                }
             }
         }
         var rows: [Row] = []
         for (index, operation) in prepared.enumerated() {
             let spread = try acrossRanks(median(times[index]), world)
+            // The busiest host's median; -1 where a rank has no counters.
+            let busiestHost = try world.allreduce([hostSent[index].isEmpty ? -1 : median(hostSent[index])], operation: .max)[0]
             rows.append(Row(op: operation.operation.rawValue, ranks: world.size, count: count,
                             timeMin: spread.min, timeAvg: spread.avg, timeMax: spread.max,
-                            bytesSentPerRank: operation.communicator.traffic.bytesSent / rounds))
+                            bytesSentPerRank: operation.communicator.traffic.bytesSent / rounds,
+                            hostBytesSent: busiestHost >= 0 ? Int(busiestHost) : nil, linkGbits: linkRate))
         }
         let baseline = rows[0].timeAvg
         for index in rows.indices where rows[index].timeAvg > 0 { rows[index].speedupVsFP32 = baseline / rows[index].timeAvg }
@@ -102,7 +124,9 @@ struct CollectivesBench: ParsableCommand {
                 print(row.op.padded(24) + "\(row.count)".padded(10) + rounded(row.timeMin * 1e6, decimals: 3).padded(10)
                       + rounded(row.timeAvg * 1e6, decimals: 3).padded(10) + rounded(row.timeMax * 1e6, decimals: 3).padded(10)
                       + rounded(row.algorithmBandwidth, decimals: 3).padded(8) + rounded(row.busBandwidth, decimals: 3).padded(8)
-                      + "\(row.bytesSentPerRank)".padded(12) + (row.speedupVsFP32.map { rounded($0, decimals: 3) + "x" } ?? "-"))
+                      + "\(row.bytesSentPerRank)".padded(12) + (row.hostBytesSent.map { "\($0)" } ?? "-").padded(12)
+                      + (linkRate == nil ? "" : (row.timeOverLinkBound.map { rounded($0, decimals: 2) + "x" } ?? "-").padded(9))
+                      + (row.speedupVsFP32.map { rounded($0, decimals: 3) + "x" } ?? "-"))
             }
         }
     }
