@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The table in benchmarks/CLUSTER.md: collectives-bench at 4 Mi floats per rank on emulated
+# clusters (2×1 and 4×1 hosts×ranks at 1 Gbit/s, 4×4 at 1 Gbit/s, 4×1 and 4×4 at 10 Gbit/s),
+# with the default and 512 Ki segments, all interleaved, ROUNDS times over (default 3).
+# Prints one prefixed collectives-bench row per operation and run. Needs root; ~10 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-3}
+run() {
+    local hosts=$1 slots=$2 rate=$3 gbits=$4 segment=$5
+    benchmarks/cluster/cluster.sh --hosts "$hosts" --slots "$slots" --rate "$rate" -- -np $((hosts * slots)) \
+        .build/release/collectives-bench --min-count 4194304 --max-count 4194304 --ops sign-majority sign-average \
+        --link-rate "$gbits" --iterations 10 --segment-length "$segment" 2>&1 |
+        grep -E '^(fp32|sign)' | sed "s/^/${hosts}x$slots $rate segment $segment  /"
+}
+for ((round = 1; round <= rounds; round++)); do
+    for segment in 4194304 524288; do
+        run 2 1 1gbit 1 $segment
+        run 4 1 1gbit 1 $segment
+        run 4 4 1gbit 1 $segment
+        run 4 1 10gbit 10 $segment
+        run 4 4 10gbit 10 $segment
+    done
+done
