@@ -20,6 +20,9 @@ need = ["test_accuracy", "test_loss", "steps", "wall_seconds", "samples_per_seco
 assert all(k in summary for k in need), summary
 assert summary["steps"] == 60 and 0 < summary["bytes_sent_per_rank"] * 28 < summary["fp32_allreduce_bytes_per_rank"], summary
 assert any(l["event"] == "step" for l in lines) and sum(l["event"] == "eval" for l in lines) >= 2
+evals = [l for l in lines if l["event"] == "eval"]
+assert all(0 <= a["seconds"] <= b["seconds"] <= summary["wall_seconds"] and 0 < a["bytes_sent_per_rank"] < b["bytes_sent_per_rank"]
+           for a, b in zip(evals, evals[1:])), evals
 print("ok")
 PY
 expect "every optimizer runs" zero "dgc on 2 rank(s)" \

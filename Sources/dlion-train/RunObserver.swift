@@ -53,7 +53,8 @@ final class RunObserver: TrainingObserver {
         let result = report.evaluation
         reporter.say("step \(report.step): \(scoreText(result))")
         try reporter.record([("event", .string("eval")), ("step", .int(report.step)), ("epoch", .int(report.epoch)),
-                         ("test_accuracy", .double(result.accuracy)), ("test_loss", .double(result.loss))])
+                         ("test_accuracy", .double(result.accuracy)), ("test_loss", .double(result.loss)),
+                         ("seconds", .double(report.elapsedSeconds)), ("bytes_sent_per_rank", .int(report.bytesSentPerRank))])
     }
 
     private func stopped(step: Int, signal: Int32, checkpoint: String?) throws {

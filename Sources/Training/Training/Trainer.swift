@@ -142,7 +142,7 @@ public final class Trainer<M: Model> {
         var lastEvaluation: Evaluation?
         // Stopped right at the end of an epoch: its evaluation comes first, as it did then.
         if position.step > 0 && position.step % data.stepsPerEpoch == 0 && plan.evaluationInterval == 0 && position.step < plan.steps {
-            lastEvaluation = try evaluate(step: position.step, epoch: epoch)
+            lastEvaluation = try evaluate(step: position.step, epoch: epoch, elapsed: monotonicSeconds() - start)
         }
         var firstStepInEpoch = position.step % data.stepsPerEpoch
         while position.step < plan.steps {
@@ -166,7 +166,7 @@ public final class Trainer<M: Model> {
                     timed = (0, 0)
                 }
                 if plan.evaluationInterval > 0 && step % plan.evaluationInterval == 0 {
-                    lastEvaluation = try evaluate(step: step, epoch: epoch)
+                    lastEvaluation = try evaluate(step: step, epoch: epoch, elapsed: monotonicSeconds() - start)
                 }
                 var decision = Interruptions.Decision(stopSignal: nil, checkpointDue: false)
                 if step < plan.steps && interruptions.agreesAfter(step: step) {
@@ -187,13 +187,13 @@ public final class Trainer<M: Model> {
             firstStepInEpoch = 0
             epoch += 1
             if plan.evaluationInterval == 0 && position.step < plan.steps {
-                lastEvaluation = try evaluate(step: position.step, epoch: epoch)
+                lastEvaluation = try evaluate(step: position.step, epoch: epoch, elapsed: monotonicSeconds() - start)
             }
         }
         let wall = monotonicSeconds() - start
         let step = position.step
         if lastEvaluation == nil || plan.evaluationInterval == 0 || step % plan.evaluationInterval != 0 {
-            lastEvaluation = try evaluate(step: step, epoch: epoch)
+            lastEvaluation = try evaluate(step: step, epoch: epoch, elapsed: monotonicSeconds() - start)
         }
         let summary = summarize(steps: step, epochs: epoch, wall: wall, evaluation: lastEvaluation)
         emit(.finished(summary))
@@ -279,11 +279,12 @@ public final class Trainer<M: Model> {
                               bytesSentPerRank: distributed?.communicator.traffic.bytesSent ?? 0)))
     }
 
-    private func evaluate(step: Int, epoch: Int) throws -> Evaluation? {
+    private func evaluate(step: Int, epoch: Int, elapsed: Double) throws -> Evaluation? {
         guard let evaluationData else { return nil }
         let result = try Evaluation.run(model: model, data: evaluationData, communicator: communicator)
         watchdog?.completed(step: step)
-        emit(.evaluation(EvaluationReport(step: step, epoch: epoch, evaluation: result)))
+        emit(.evaluation(EvaluationReport(step: step, epoch: epoch, evaluation: result, elapsedSeconds: elapsed,
+                                          bytesSentPerRank: distributed?.communicator.traffic.bytesSent ?? 0)))
         return result
     }
 

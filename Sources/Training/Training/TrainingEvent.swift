@@ -54,6 +54,11 @@ public struct EvaluationReport: Sendable {
     public let epoch: Int
     /// The result.
     public let evaluation: Evaluation
+    /// Seconds since training started (in a resumed run, since it resumed) when the
+    /// evaluation began: with ``bytesSentPerRank``, what time-to-accuracy is measured in.
+    public let elapsedSeconds: Double
+    /// Bytes this rank's optimizer has sent so far.
+    public let bytesSentPerRank: Int
 }
 
 /// A whole run, as the trainer saw it on this rank.
