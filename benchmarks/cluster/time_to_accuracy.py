@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Time to accuracy on an emulated cluster: every optimizer of benchmarks/experiments.py on
+HOSTS × SLOTS ranks at each link rate, trained on Fashion-MNIST for the same budget.
+
+    benchmarks/cluster/time-to-accuracy.sh                              # 4 × 4, 100mbit 1gbit 10gbit, 2 epochs
+    benchmarks/cluster/time-to-accuracy.sh --rates 1gbit --methods "D-Lion (MaVo)" "Global AdamW"
+
+Each run's evaluations carry the seconds since training started and the bytes sent so far,
+so the script reads, per method and link rate, the wall time until test accuracy first
+reached (a) Global AdamW's final accuracy at that rate and (b) the fixed --target, the wall
+time of the whole budget, the final accuracy and the bytes per rank. It writes the table into
+benchmarks/CLUSTER.md (between its time-to-accuracy markers) and plots test accuracy against
+wall-clock seconds, one line per method and one panel per link rate, with matplotlib.
+
+Finished runs are kept in benchmarks/cluster/time-to-accuracy.json, keyed by the code version
+and every setting, so an interrupted comparison resumes and a changed one reruns.
+"""
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from experiments import METHODS, code_version  # noqa: E402
+
+CACHE = HERE / "time-to-accuracy.json"
+REPORT = ROOT / "benchmarks/CLUSTER.md"
+PLOT = ROOT / "benchmarks/cluster-accuracy-vs-time.png"
+START, END = "<!-- time-to-accuracy:start -->", "<!-- time-to-accuracy:end -->"
+
+
+def run(method, flags, rate, args):
+    """One dlion-train run on the emulated cluster; its evaluations and summary."""
+    metrics = pathlib.Path(f"/tmp/dlion-tta-{rate}-{abs(hash(method))}.jsonl")
+    ranks = args.hosts * args.slots
+    command = [str(HERE / "cluster.sh"), "--hosts", str(args.hosts), "--slots", str(args.slots), "--rate", rate, "--",
+               "-np", str(ranks), str(ROOT / ".build/release/dlion-train"), "--progress", "plain",
+               "--metrics", str(metrics), "--seed", str(args.seed), "--epochs", str(args.epochs),
+               "--eval-interval", str(args.eval_interval), *flags]
+    print(f"== {method} at {rate}", file=sys.stderr, flush=True)
+    started = time.time()
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{method} at {rate} failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    events = [json.loads(line) for line in metrics.read_text().splitlines()]
+    metrics.unlink()
+    summary = [e for e in events if e["event"] == "summary"][-1]
+    evaluations = [{"seconds": e["seconds"], "accuracy": 100 * e["test_accuracy"], "bytes": e["bytes_sent_per_rank"]}
+                   for e in events if e["event"] == "eval"]
+    print(f"   {100 * summary['test_accuracy']:.2f} % in {time.time() - started:.0f} s", file=sys.stderr, flush=True)
+    return {"evaluations": evaluations, "wall": summary["wall_seconds"], "accuracy": 100 * summary["test_accuracy"],
+            "bytes": summary["bytes_sent_per_rank"], "syncs": summary["synchronizations"], "steps": summary["steps"]}
+
+
+def first_reaching(result, target):
+    """The first evaluation at or above target accuracy, or None."""
+    return next((e for e in result["evaluations"] if e["accuracy"] >= target - 1e-9), None)
+
+
+def table(results, rates, methods, args):
+    """The markdown section: one table per link rate."""
+    lines = [START, "",
+             f"{args.hosts} hosts × {args.slots} ranks, {args.epochs} epochs of Fashion-MNIST with the default MLP, "
+             f"seed {args.seed}, an evaluation every {args.eval_interval} steps (its time is part of the wall time, "
+             "the same for every method). One seed: a first look, not a verdict. Command: "
+             f"`benchmarks/cluster/time-to-accuracy.sh --hosts {args.hosts} --slots {args.slots} --epochs {args.epochs} "
+             f"--rates {' '.join(rates)}`, code {code_version()[:12]}.", ""]
+    for rate in rates:
+        adamw = results[(rate, "Global AdamW")]
+        goal = adamw["accuracy"]
+        reference = first_reaching(adamw, goal)["seconds"]
+        lines += [f"### {rate}", "",
+                  f"| method | to {args.target:.0f} % (s) | to Global AdamW's {goal:.2f} % (s) | sooner than Global AdamW "
+                  "| whole budget (s) | final accuracy | MiB sent per rank | synchronizations |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for method in methods:
+            r = results[(rate, method)]
+            fixed, reached = first_reaching(r, args.target), first_reaching(r, goal)
+            best = max(e["accuracy"] for e in r["evaluations"])
+            cells = [method, f"{fixed['seconds']:.1f}" if fixed else "not reached",
+                     f"{reached['seconds']:.1f}" if reached else f"not reached (best {best:.2f} %)",
+                     f"{reference / reached['seconds']:.1f}×" if reached else "-",
+                     f"{r['wall']:.1f}", f"{r['accuracy']:.2f} %", f"{r['bytes'] / 2**20:.1f}", str(r["syncs"])]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += [f"![test accuracy against wall-clock seconds]({PLOT.name})", "", END]
+    return "\n".join(lines)
+
+
+def plot(results, rates, methods):
+    """Test accuracy against wall-clock seconds: one panel per link rate, one line per method."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axes = plt.subplots(1, len(rates), figsize=(5 * len(rates), 4.2), sharey=True, squeeze=False)
+    for axis, rate in zip(axes[0], rates):
+        for method in methods:
+            r = results[(rate, method)]
+            axis.plot([e["seconds"] for e in r["evaluations"]], [e["accuracy"] for e in r["evaluations"]],
+                      marker=".", label=method)
+        axis.set_xscale("log")
+        axis.set_title(f"links at {rate}")
+        axis.set_xlabel("wall-clock seconds (log)")
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(PLOT, dpi=120)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", nargs="+", default=["100mbit", "1gbit", "10gbit"])
+    parser.add_argument("--methods", nargs="+", default=[m for m, _ in METHODS], help="names as in experiments.py")
+    parser.add_argument("--hosts", type=int, default=4)
+    parser.add_argument("--slots", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--eval-interval", type=int, default=26)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--target", type=float, default=80.0, help="the fixed target accuracy in percent")
+    args = parser.parse_args()
+    flags = dict(METHODS)
+    unknown = [m for m in args.methods if m not in flags]
+    if unknown:
+        sys.exit(f"unknown methods {unknown}; choose from {list(flags)}")
+    if "Global AdamW" not in args.methods:
+        args.methods.append("Global AdamW")  # the reference every other method is timed against
+    cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+    version = code_version()
+    results = {}
+    for rate in args.rates:
+        for method in args.methods:
+            key = json.dumps([version, flags[method], rate, args.hosts, args.slots, args.epochs, args.eval_interval, args.seed])
+            if key not in cache:
+                cache[key] = run(method, flags[method], rate, args)
+                CACHE.write_text(json.dumps(cache, indent=1))
+            results[(rate, method)] = cache[key]
+    section = table(results, args.rates, args.methods, args)
+    text = REPORT.read_text()
+    if START in text:
+        text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
+    else:
+        text += "\n## Time to accuracy\n\n" + section + "\n"
+    REPORT.write_text(text)
+    plot(results, args.rates, args.methods)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
