@@ -4,13 +4,16 @@ HOSTS × SLOTS ranks at each link rate, trained on Fashion-MNIST for the same bu
 
     benchmarks/cluster/time-to-accuracy.sh                              # 4 × 4, 100mbit 1gbit 10gbit, 2 epochs
     benchmarks/cluster/time-to-accuracy.sh --rates 1gbit --methods "D-Lion (MaVo)" "Global AdamW"
+    benchmarks/cluster/time-to-accuracy.sh --section longer --epochs 6 --reference-epochs 2 --methods "D-Lion (MaVo)"
 
 Each run's evaluations carry the seconds since training started and the bytes sent so far,
 so the script reads, per method and link rate, the wall time until test accuracy first
 reached (a) Global AdamW's final accuracy at that rate and (b) the fixed --target, the wall
 time of the whole budget, the final accuracy and the bytes per rank. It writes the table into
-benchmarks/CLUSTER.md (between its time-to-accuracy markers) and plots test accuracy against
-wall-clock seconds, one line per method and one panel per link rate, with matplotlib.
+benchmarks/CLUSTER.md (between the markers of its --section) and plots test accuracy against
+wall-clock seconds, one line per method and one panel per link rate, with matplotlib, into
+benchmarks/cluster-SECTION.png. With --reference-epochs, Global AdamW keeps that budget while
+the other methods train for --epochs, to time methods that need longer to reach its accuracy.
 
 Finished runs are kept in benchmarks/cluster/time-to-accuracy.json, keyed by the code version
 and every setting, so an interrupted comparison resumes and a changed one reruns.
@@ -29,8 +32,21 @@ from experiments import METHODS, code_version  # noqa: E402
 
 CACHE = HERE / "time-to-accuracy.json"
 REPORT = ROOT / "benchmarks/CLUSTER.md"
-PLOT = ROOT / "benchmarks/cluster-accuracy-vs-time.png"
-START, END = "<!-- time-to-accuracy:start -->", "<!-- time-to-accuracy:end -->"
+
+
+def markers(section):
+    """The comments that enclose a section's text in CLUSTER.md."""
+    return f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+
+
+def plot_path(section):
+    """Where a section's plot goes."""
+    return ROOT / f"benchmarks/cluster-{section}.png"
+
+
+def epochs_of(method, args):
+    """The budget of `method`: Global AdamW's own with --reference-epochs."""
+    return args.reference_epochs if method == "Global AdamW" else args.epochs
 
 
 def run(method, flags, rate, args):
@@ -39,7 +55,7 @@ def run(method, flags, rate, args):
     ranks = args.hosts * args.slots
     command = [str(HERE / "cluster.sh"), "--hosts", str(args.hosts), "--slots", str(args.slots), "--rate", rate, "--",
                "-np", str(ranks), str(ROOT / ".build/release/dlion-train"), "--progress", "plain",
-               "--metrics", str(metrics), "--seed", str(args.seed), "--epochs", str(args.epochs),
+               "--metrics", str(metrics), "--seed", str(args.seed), "--epochs", str(epochs_of(method, args)),
                "--eval-interval", str(args.eval_interval), *flags]
     print(f"== {method} at {rate}", file=sys.stderr, flush=True)
     started = time.time()
@@ -61,14 +77,21 @@ def first_reaching(result, target):
     return next((e for e in result["evaluations"] if e["accuracy"] >= target - 1e-9), None)
 
 
-def table(results, rates, methods, args):
+def table(results, rates, methods, args, version):
     """The markdown section: one table per link rate."""
-    lines = [START, "",
-             f"{args.hosts} hosts × {args.slots} ranks, {args.epochs} epochs of Fashion-MNIST with the default MLP, "
+    start, end = markers(args.section)
+    budget = (f"{args.epochs} epochs" if args.reference_epochs == args.epochs
+              else f"{args.epochs} epochs (Global AdamW {args.reference_epochs})")
+    longer = "" if args.reference_epochs == args.epochs else f" --reference-epochs {args.reference_epochs}"
+    chosen = [m for m in methods if m != "Global AdamW"]
+    named = "" if len(chosen) == len(METHODS) - 1 else " --methods " + " ".join(f"'{m}'" for m in chosen)
+    lines = [start, "",
+             f"{args.hosts} hosts × {args.slots} ranks, {budget} of Fashion-MNIST with the default MLP, "
              f"seed {args.seed}, an evaluation every {args.eval_interval} steps (its time is part of the wall time, "
              "the same for every method). One seed: a first look, not a verdict. Command: "
-             f"`benchmarks/cluster/time-to-accuracy.sh --hosts {args.hosts} --slots {args.slots} --epochs {args.epochs} "
-             f"--rates {' '.join(rates)}`, code {code_version()[:12]}.", ""]
+             f"`benchmarks/cluster/time-to-accuracy.sh --section {args.section} --hosts {args.hosts} --slots {args.slots} "
+             f"--epochs {args.epochs}{longer} --rates {' '.join(rates)}{named}`, "
+             f"code {version[:12]}.", ""]
     for rate in rates:
         adamw = results[(rate, "Global AdamW")]
         goal = adamw["accuracy"]
@@ -87,11 +110,11 @@ def table(results, rates, methods, args):
                      f"{r['wall']:.1f}", f"{r['accuracy']:.2f} %", f"{r['bytes'] / 2**20:.1f}", str(r["syncs"])]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += [f"![test accuracy against wall-clock seconds]({PLOT.name})", "", END]
+    lines += [f"![test accuracy against wall-clock seconds]({plot_path(args.section).name})", "", end]
     return "\n".join(lines)
 
 
-def plot(results, rates, methods):
+def plot(results, rates, methods, path):
     """Test accuracy against wall-clock seconds: one panel per link rate, one line per method."""
     import matplotlib
     matplotlib.use("Agg")
@@ -109,7 +132,7 @@ def plot(results, rates, methods):
     axes[0][0].set_ylabel("test accuracy (%)")
     axes[0][-1].legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    figure.savefig(PLOT, dpi=120)
+    figure.savefig(path, dpi=120)
 
 
 def main():
@@ -119,10 +142,13 @@ def main():
     parser.add_argument("--hosts", type=int, default=4)
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--reference-epochs", type=int, help="Global AdamW's budget (default: --epochs)")
+    parser.add_argument("--section", default="time-to-accuracy", help="names the table's markers in CLUSTER.md and the plot")
     parser.add_argument("--eval-interval", type=int, default=26)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target", type=float, default=80.0, help="the fixed target accuracy in percent")
     args = parser.parse_args()
+    args.reference_epochs = args.reference_epochs or args.epochs
     flags = dict(METHODS)
     unknown = [m for m in args.methods if m not in flags]
     if unknown:
@@ -134,19 +160,20 @@ def main():
     results = {}
     for rate in args.rates:
         for method in args.methods:
-            key = json.dumps([version, flags[method], rate, args.hosts, args.slots, args.epochs, args.eval_interval, args.seed])
+            key = json.dumps([version, flags[method], rate, args.hosts, args.slots, epochs_of(method, args), args.eval_interval, args.seed])
             if key not in cache:
                 cache[key] = run(method, flags[method], rate, args)
                 CACHE.write_text(json.dumps(cache, indent=1))
             results[(rate, method)] = cache[key]
-    section = table(results, args.rates, args.methods, args)
+    section = table(results, args.rates, args.methods, args, version)
+    start, end = markers(args.section)
     text = REPORT.read_text()
-    if START in text:
-        text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
+    if start in text:
+        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
     else:
-        text += "\n## Time to accuracy\n\n" + section + "\n"
+        text += f"\n## {args.section}\n\n" + section + "\n"
     REPORT.write_text(text)
-    plot(results, args.rates, args.methods)
+    plot(results, args.rates, args.methods, plot_path(args.section))
     print(section)
 
 
