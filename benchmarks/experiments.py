@@ -38,13 +38,15 @@ METHODS = [
 
 
 def code_version():
-    """The commit the runs are built from, plus a digest of any uncommitted change to the
-    sources, so that a cached result never outlives the code that made it."""
+    """What the runs are built from: a digest of the committed Sources tree and Package.swift,
+    plus one of any uncommitted change to them. A cached result never outlives the code that
+    made it, and survives commits that touch only benchmarks or documents."""
     def git(*arguments):
         return subprocess.run(["git", *arguments], cwd=ROOT, capture_output=True, text=True).stdout
-    head = git("rev-parse", "HEAD").strip() or "unknown"
+    committed = git("rev-parse", "HEAD:Sources", "HEAD:Package.swift").strip() or "unknown"
     diff = git("diff", "HEAD", "--", "Sources", "Package.swift")
-    return head + ("+" + hashlib.sha256(diff.encode()).hexdigest()[:12] if diff else "")
+    version = "sources-" + hashlib.sha256(committed.encode()).hexdigest()[:12]
+    return version + ("+" + hashlib.sha256(diff.encode()).hexdigest()[:12] if diff else "")
 
 
 def run(method, flags, ranks, seed, args):

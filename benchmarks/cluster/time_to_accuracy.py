@@ -4,7 +4,7 @@ HOSTS × SLOTS ranks at each link rate, trained on Fashion-MNIST for the same bu
 
     benchmarks/cluster/time-to-accuracy.sh                              # 4 × 4, 100mbit 1gbit 10gbit, 2 epochs
     benchmarks/cluster/time-to-accuracy.sh --rates 1gbit --methods "D-Lion (MaVo)" "Global AdamW"
-    benchmarks/cluster/time-to-accuracy.sh --section longer --epochs 6 --reference-epochs 2 --methods "D-Lion (MaVo)"
+    benchmarks/cluster/time-to-accuracy.sh --section longer-budget --epochs 6 --reference-epochs 2 --methods "D-Lion (MaVo)"
 
 Each run's evaluations carry the seconds since training started and the bytes sent so far,
 so the script reads, per method and link rate, the wall time until test accuracy first
@@ -16,7 +16,9 @@ benchmarks/cluster-SECTION.png. With --reference-epochs, Global AdamW keeps that
 the other methods train for --epochs, to time methods that need longer to reach its accuracy.
 
 Finished runs are kept in benchmarks/cluster/time-to-accuracy.json, keyed by the code version
-and every setting, so an interrupted comparison resumes and a changed one reruns.
+and every setting, so an interrupted comparison resumes and a changed one reruns; the code
+version digests the sources, so a commit to documents or benchmarks keeps them. --cached-only
+rewrites the section and plot from those runs alone.
 """
 import argparse
 import json
@@ -80,18 +82,19 @@ def first_reaching(result, target):
 def table(results, rates, methods, args, version):
     """The markdown section: one table per link rate."""
     start, end = markers(args.section)
-    budget = (f"{args.epochs} epochs" if args.reference_epochs == args.epochs
-              else f"{args.epochs} epochs (Global AdamW {args.reference_epochs})")
-    longer = "" if args.reference_epochs == args.epochs else f" --reference-epochs {args.reference_epochs}"
+    budget, longer = f"{args.epochs} epochs", ""
+    if args.reference_epochs != args.epochs:
+        budget += f" (Global AdamW {args.reference_epochs})"
+        longer = f" --reference-epochs {args.reference_epochs}"
     chosen = [m for m in methods if m != "Global AdamW"]
-    named = "" if len(chosen) == len(METHODS) - 1 else " --methods " + " ".join(f"'{m}'" for m in chosen)
+    named = "" if set(methods) == {m for m, _ in METHODS} else " --methods " + " ".join(f"'{m}'" for m in chosen)
     lines = [start, "",
              f"{args.hosts} hosts × {args.slots} ranks, {budget} of Fashion-MNIST with the default MLP, "
              f"seed {args.seed}, an evaluation every {args.eval_interval} steps (its time is part of the wall time, "
              "the same for every method). One seed: a first look, not a verdict. Command: "
              f"`benchmarks/cluster/time-to-accuracy.sh --section {args.section} --hosts {args.hosts} --slots {args.slots} "
              f"--epochs {args.epochs}{longer} --rates {' '.join(rates)}{named}`, "
-             f"code {version[:12]}.", ""]
+             f"code {version}.", ""]
     for rate in rates:
         adamw = results[(rate, "Global AdamW")]
         goal = adamw["accuracy"]
@@ -147,6 +150,8 @@ def main():
     parser.add_argument("--eval-interval", type=int, default=26)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target", type=float, default=80.0, help="the fixed target accuracy in percent")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="rewrite the section and plot from finished runs; fail instead of running a missing one")
     args = parser.parse_args()
     args.reference_epochs = args.reference_epochs or args.epochs
     flags = dict(METHODS)
@@ -161,6 +166,8 @@ def main():
     for rate in args.rates:
         for method in args.methods:
             key = json.dumps([version, flags[method], rate, args.hosts, args.slots, epochs_of(method, args), args.eval_interval, args.seed])
+            if key not in cache and args.cached_only:
+                sys.exit(f"no finished run of {method} at {rate} for code {version}; run without --cached-only")
             if key not in cache:
                 cache[key] = run(method, flags[method], rate, args)
                 CACHE.write_text(json.dumps(cache, indent=1))
