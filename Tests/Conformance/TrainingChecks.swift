@@ -16,6 +16,7 @@ struct TrainingChecks {
         }
         checkLocalAdamWSynchronizes()
         checkLocalAdamWSynchronizes(skippedSteps: [5, 6, 38])
+        checkLocalAdamWEvaluatesTheMeanOfTheReplicas()
         checkTernGradIsUnbiased()
         checkNonFiniteGradientSkipsEverywhere()
         checkDistributedLionArenaStepMatchesFlatStep()
@@ -118,6 +119,75 @@ struct TrainingChecks {
             harness.expect(matchedAfterEverySync, "local-adamw replicas match after each synchronization\(label)")
             harness.expect(periods.reduce(0, +) == 40 && periods.first == 3 && optimizer.synchronizations.last?.step == 40 && optimizer.replicasAgree,
                            "local-adamw rounds cover the run and end synchronized\(label)", "\(periods)")
+        }
+    }
+
+    /// At each evaluation, the mean of the ranks' replicas, scored on a second model: what
+    /// the trainer must report mid-round under Local AdamW. Also whether this rank's
+    /// parameters were its own replica again when the report came.
+    final class ReplicaMeanScorer: TrainingObserver {
+        let arena: ParameterArena
+        let scorer: MLP
+        let data: EvaluationBatches
+        let world: Communicator
+        var expected: [Evaluation] = []
+        var reported: [Evaluation] = []
+        var replicasDifferedAtAnEvaluation = false
+        var failure: Error?
+
+        init(arena: ParameterArena, scorer: MLP, data: EvaluationBatches, world: Communicator) {
+            (self.arena, self.scorer, self.data, self.world) = (arena, scorer, data, world)
+        }
+
+        func observe(_ event: TrainingEvent) {
+            guard case .evaluation(let report) = event else { return }
+            do {
+                let replica = Array(arena.parameters)
+                let agree = try world.allreduce(replica, operation: .max) == (try world.allreduce(replica, operation: .min))
+                let differing: [Int32] = try world.allreduce([agree ? 0 : 1], operation: .sum)
+                replicasDifferedAtAnEvaluation = replicasDifferedAtAnEvaluation || differing[0] > 0
+                // Synchronized replicas are the model; otherwise their mean, rounded as the trainer rounds it.
+                let model = differing[0] == 0 ? replica
+                    : try world.allreduce(replica, operation: .sum).map { $0 * (1 / Float(world.size)) }
+                _ = scorer.arena.parameters.update(fromContentsOf: model)
+                expected.append(try Evaluation.run(model: scorer, data: data, communicator: world))
+                reported.append(report.evaluation)
+            } catch {
+                failure = error
+            }
+        }
+    }
+
+    /// Local AdamW evaluated mid-round: each evaluation scores the mean of the replicas (an
+    /// independent computation of it on a second model), and evaluating does not change the
+    /// training: the final parameters are those of the same run without evaluations.
+    func checkLocalAdamWEvaluatesTheMeanOfTheReplicas() {
+        let call = "local-adamw evaluates the mean of the replicas"
+        harness.run(call) {
+            let data = Dataset.synthetic(count: 512, featureCount: 20, classes: 4, seed: 3)
+            let evaluation = EvaluationBatches(dataset: data, batchSize: 16)
+            func train(evaluating: Bool) throws -> (parameters: [Float], scorer: ReplicaMeanScorer) {
+                let model = try MLP(widths: [20, 33, 4], maxBatch: 16, seed: 5)
+                let optimizer = try LocalAdamW(count: model.arena.count, communicator: try world.duplicate(), rule: .constant(7),
+                                               schedule: .constant(0.01), totalSteps: 30)
+                let trainer = Trainer(model: model, optimizer: optimizer,
+                                      data: try ShardedBatches(dataset: data, rank: world.rank, ranks: world.size, batchSize: 4, seed: 9),
+                                      evaluationData: evaluating ? evaluation : nil, communicator: world,
+                                      plan: TrainingPlan(steps: 30, schedule: .constant(0.01), evaluationInterval: 5))
+                let scorer = ReplicaMeanScorer(arena: model.arena, scorer: try MLP(widths: [20, 33, 4], maxBatch: 16, seed: 6),
+                                               data: evaluation, world: world)
+                trainer.observers.append(scorer)
+                try trainer.run()
+                if let failure = scorer.failure { throw failure }
+                return (Array(model.arena.parameters), scorer)
+            }
+            let evaluated = try train(evaluating: true)
+            let unevaluated = try train(evaluating: false)
+            let scorer = evaluated.scorer
+            harness.expect(scorer.reported.count == 6 && scorer.reported == scorer.expected, call,
+                           "reported \(scorer.reported.map(\.loss)), the replicas' mean scores \(scorer.expected.map(\.loss))")
+            harness.expect(scorer.replicasDifferedAtAnEvaluation || world.size == 1, "\(call) mid-round, replicas restored")
+            harness.expect(evaluated.parameters == unevaluated.parameters, "\(call) without changing the training")
         }
     }
 

@@ -72,7 +72,8 @@ public enum StallTimeout: Sendable, Equatable {
 /// on some rank is skipped by every rank (the optimizer decides it, the same everywhere);
 /// ``TrainingPlan/maxSkippedInARow`` in a row stop the run with an error on every rank.
 /// Evaluations score the evaluation data split across ranks and reduced, so every rank gets
-/// the same figures. Observers hear every ``TrainingEvent`` on every rank.
+/// the same figures; mid-round under Local AdamW they score the mean of the replicas (the
+/// replicas themselves train on). Observers hear every ``TrainingEvent`` on every rank.
 public final class Trainer<M: Model> {
     /// The model trained.
     public let model: M
@@ -281,11 +282,26 @@ public final class Trainer<M: Model> {
 
     private func evaluate(step: Int, epoch: Int, elapsed: Double) throws -> Evaluation? {
         guard let evaluationData else { return nil }
-        let result = try Evaluation.run(model: model, data: evaluationData, communicator: communicator)
+        let result = try onAveragedReplicas { try Evaluation.run(model: model, data: evaluationData, communicator: communicator) }
         watchdog?.completed(step: step)
         emit(.evaluation(EvaluationReport(step: step, epoch: epoch, evaluation: result, elapsedSeconds: elapsed,
                                           bytesSentPerRank: distributed?.communicator.traffic.bytesSent ?? 0)))
         return result
+    }
+
+    /// Runs `body` with the model holding the mean of the ranks' replicas when they differ
+    /// (Local AdamW mid-round): the model a user would get by synchronizing now. Each rank's
+    /// own replica is back in place afterwards, and training goes on from it. One fp32
+    /// `MPI_Allreduce` of the parameters, on the trainer's communicator, so the optimizer's
+    /// byte counts stay its own.
+    private func onAveragedReplicas<T>(_ body: () throws -> T) throws -> T {
+        guard let distributed, !distributed.replicasAgree else { return try body() }
+        let parameters = model.arena.parameters
+        let replica = Array(parameters)
+        defer { _ = parameters.update(fromContentsOf: replica) }
+        try communicator.allreduce(inPlace: parameters, operation: .sum)
+        scale(parameters, by: 1 / Float(communicator.size))
+        return try body()
     }
 
     private func summarize(steps: Int, epochs: Int, wall: Double, evaluation: Evaluation?) -> TrainingSummary {
