@@ -43,7 +43,11 @@ final class RunObserver: TrainingObserver {
 
     private func synchronization(_ sync: Synchronization) throws {
         try reporter.record([("event", .string("sync")), ("step", .int(sync.step)), ("H", .int(sync.period)),
-                         ("capped", .int(sync.capped ? 1 : 0)), ("bytes_sent", .int(sync.bytesSent))])
+                         ("capped", .int(sync.capped ? 1 : 0)), ("bytes_sent", .int(sync.bytesSent)),
+                         ("skipped_steps", .int(sync.skippedSteps))])
+        if sync.skippedSteps > 0 {
+            reporter.say("step \(sync.step): NaN or Inf in the gradients; \(sync.skippedSteps) local steps skipped in this round (over all ranks), the longest run on one rank \(sync.longestSkipRun)")
+        }
         if sync.capped, let rule = synchronizationRule {
             reporter.say("step \(sync.step): \(rule) wanted a longer round than the steps left (η ≈ 0 near the end of the schedule); H capped at \(sync.period)")
         }

@@ -95,7 +95,8 @@ struct TrainCommand: ParsableCommand {
               ci/mpirun -np 16 .build/release/dlion-train
             Rank 0 shows progress and a summary, including the bytes each rank sent and what fp32 \
             gradient allreduce would have sent for the same steps. Non-finite gradients on any rank \
-            make every rank skip that step (counted in the summary); 20 skipped in a row stop the run.
+            make every rank skip that step (counted in the summary); 20 skipped in a row stop the run. \
+            Under local-adamw a rank skips its own step alone, and the round's synchronization counts it.
             """)
 
     @Option(help: "Optimizer: \(OptimizerChoice.allCases.map(\.rawValue).joined(separator: ", ")). lion and adamw run on one rank only.")

@@ -21,7 +21,8 @@ struct TrainingChecks {
         checkNonFiniteGradientSkipsEverywhere()
         checkDistributedLionArenaStepMatchesFlatStep()
         checkDistributedLionArenaStepSkipsNonFinite()
-        checkTrainerStopsADivergingRunEverywhere()
+        checkTrainerStopsADivergingRunEverywhere(local: false)
+        checkTrainerStopsADivergingRunEverywhere(local: true)
         checkASignalOnOneRankStopsEveryRankAfterTheSameStep()
     }
 
@@ -92,9 +93,10 @@ struct TrainingChecks {
     }
 
     /// Local AdamW: replicas match right after each synchronization and the rounds follow the
-    /// rule, covering the run. With `skippedSteps`, the last rank's gradient holds a NaN at
-    /// those steps, so every rank skips them; the rounds must still count them and end,
-    /// synchronized, on the last step.
+    /// rule, covering the run; no message travels between synchronizations. With
+    /// `skippedSteps`, the last rank's gradient holds a NaN at those steps: that rank alone
+    /// skips them, the rounds still count them and end, synchronized, on the last step, and
+    /// each synchronization reports its round's skips.
     func checkLocalAdamWSynchronizes(skippedSteps: Set<Int> = []) {
         let label = skippedSteps.isEmpty ? "" : " with skipped steps \(skippedSteps.sorted())"
         harness.run("local-adamw synchronizes\(label)") {
@@ -104,12 +106,20 @@ struct TrainingChecks {
                                            rule: .quadratic(base: 3, alpha: 0.03), schedule: schedule, totalSteps: 40)
             var parameters = [Float](repeating: 0.5, count: count)
             var matchedAfterEverySync = true
+            var silentBetweenSynchronizations = true
+            var skippedParameters: [Float]?
             for step in 0..<40 {
                 var gradients = (0..<count).map { Float(($0 * 7 + world.rank * 13 + step) % 11) - 5 }
-                if skippedSteps.contains(step) && world.rank == world.size - 1 { gradients[count / 2] = .nan }
+                let skipping = skippedSteps.contains(step) && world.rank == world.size - 1
+                if skipping { gradients[count / 2] = .nan }
+                let before = (parameters: parameters, bytes: optimizer.communicator.traffic.bytesSent)
                 let applied = try optimizer.step(parameters: &parameters, gradients: &gradients, learningRate: schedule.rate(at: step))
-                harness.expect(applied == !skippedSteps.contains(step), "local-adamw applies exactly the finite steps\(label)", "step \(step)")
-                if optimizer.synchronizations.last?.step == step + 1 {
+                harness.expect(applied, "local-adamw steps report no skip on every rank\(label)", "step \(step)")
+                let synchronized = optimizer.synchronizations.last?.step == step + 1
+                if skipping && !synchronized && parameters != before.parameters { skippedParameters = parameters }
+                silentBetweenSynchronizations = silentBetweenSynchronizations
+                    && (synchronized || optimizer.communicator.traffic.bytesSent == before.bytes)
+                if synchronized {
                     let highest = try world.allreduce(parameters, operation: .max)
                     let lowest = try world.allreduce(parameters, operation: .min)
                     matchedAfterEverySync = matchedAfterEverySync && highest == lowest
@@ -117,8 +127,21 @@ struct TrainingChecks {
             }
             let periods = optimizer.synchronizations.map(\.period)
             harness.expect(matchedAfterEverySync, "local-adamw replicas match after each synchronization\(label)")
+            harness.expect(silentBetweenSynchronizations, "local-adamw sends nothing between synchronizations\(label)")
+            harness.expect(skippedParameters == nil, "local-adamw leaves a skipping rank's replica alone\(label)")
             harness.expect(periods.reduce(0, +) == 40 && periods.first == 3 && optimizer.synchronizations.last?.step == 40 && optimizer.replicasAgree,
                            "local-adamw rounds cover the run and end synchronized\(label)", "\(periods)")
+            // Each round reports the skips that fell in it, and the longest run, counted in full,
+            // that holds one of them.
+            func runEnding(at step: Int) -> Int { (0...step).reversed().prefix(while: skippedSteps.contains).count }
+            var expected: [(skipped: Int, longest: Int)] = []
+            for (start, end) in zip([0] + optimizer.synchronizations.map(\.step), optimizer.synchronizations.map(\.step)) {
+                let inRound = (start..<end).filter(skippedSteps.contains)
+                expected.append((inRound.count, inRound.map(runEnding).max() ?? 0))
+            }
+            let reported = optimizer.synchronizations.map { (skipped: $0.skippedSteps, longest: $0.longestSkipRun) }
+            harness.expect(reported.elementsEqual(expected, by: { $0 == $1 }), "local-adamw synchronizations report the round's skips\(label)",
+                           "reported \(reported), expected \(expected)")
         }
     }
 
@@ -282,7 +305,9 @@ struct TrainingChecks {
 
     /// The trainer's skip policy: a model whose gradient is NaN on the last rank only makes
     /// every rank skip every step, hear each skip, and stop with the same error after 20.
-    func checkTrainerStopsADivergingRunEverywhere() {
+    /// Under Local AdamW (H = 7) the last rank skips alone and every rank stops at the first
+    /// synchronization after the 20th, step 21, having heard no per-step skip.
+    func checkTrainerStopsADivergingRunEverywhere(local: Bool) {
         final class PoisonedModel: Model {
             let arena: ParameterArena
             let poisoned: Bool
@@ -300,18 +325,23 @@ struct TrainingChecks {
             var skipped: [Int] = []
             func observe(_ event: TrainingEvent) { if case .skipped(let step) = event { skipped.append(step) } }
         }
-        let call = "trainer stops a diverging run on every rank"
+        let call = "trainer stops a diverging run on every rank" + (local ? " under local-adamw" : "")
         harness.run(call) {
             let model = try PoisonedModel(poisoned: world.rank == world.size - 1)
             let data = Dataset.synthetic(count: 64 * world.size, featureCount: 3, classes: 2, seed: 1)
-            let trainer = Trainer(model: model, optimizer: try DistributedLion(count: 100, communicator: try world.duplicate()),
+            let optimizer: any Optimizer = local
+                ? try LocalAdamW(count: 100, communicator: try world.duplicate(), rule: .constant(7), schedule: .constant(0.1), totalSteps: 100)
+                : try DistributedLion(count: 100, communicator: try world.duplicate())
+            let trainer = Trainer(model: model, optimizer: optimizer,
                                   data: try ShardedBatches(dataset: data, rank: world.rank, ranks: world.size, batchSize: 2, seed: 1),
                                   evaluationData: nil, communicator: world, plan: TrainingPlan(steps: 100, schedule: .constant(0.1)))
             let counter = SkipCounter()
             trainer.observers.append(counter)
             var thrown: TrainingError?
             do { try trainer.run() } catch let error as TrainingError { thrown = error }
-            harness.expect(thrown == .diverged(step: 20, skippedInARow: 20) && counter.skipped == Array(1...20)
+            let expected = local ? (TrainingError.diverged(step: 21, skippedInARow: 21), [Int]())
+                : (TrainingError.diverged(step: 20, skippedInARow: 20), Array(1...20))
+            harness.expect(thrown == expected.0 && counter.skipped == expected.1
                            && Array(model.arena.parameters) == [Float](repeating: 0, count: 100),
                            call, "threw \(String(describing: thrown)), skips \(counter.skipped)")
         }

@@ -60,6 +60,11 @@ public struct Synchronization: Sendable, Equatable {
     public let capped: Bool
     /// The bytes this rank sent for it.
     public let bytesSent: Int
+    /// Local steps skipped in the round for non-finite gradients, summed over ranks.
+    public let skippedSteps: Int
+    /// The longest run of consecutive local steps one rank skipped that holds a step of this
+    /// round, counted in full (a run continues across rounds); the largest over ranks.
+    public let longestSkipRun: Int
 }
 
 /// Local AdamW: each rank steps AdamW on its own data for H steps, then the parameters are
@@ -67,8 +72,11 @@ public struct Synchronization: Sendable, Equatable {
 /// default) unless `averageMoments` is set. H is chosen at the start of each round by a
 /// ``SynchronizationRule`` from the learning rate of the round's first step.
 ///
-/// Non-finite gradients on any rank make every rank skip the step, as for every optimizer
-/// here: one 4-byte agreement per step.
+/// Between synchronizations the ranks exchange nothing. A rank whose gradients are not
+/// finite skips its own local update, alone; each synchronization reports the skips of its
+/// round (``Synchronization/skippedSteps``, ``Synchronization/longestSkipRun``, agreed by two
+/// 8-byte allreduces), so ``step(parameters:gradients:learningRate:)`` always returns `true`
+/// and the ``Trainer`` counts skips and stops a diverging run at the synchronizations.
 public final class LocalAdamW: DistributedOptimizer {
     public let name: String
     public let communicator: Communicator
@@ -89,6 +97,11 @@ public final class LocalAdamW: DistributedOptimizer {
     private var step = 0
     private var roundLeft = 0
     private var round = (steps: 0, capped: false)
+    /// This rank's skipped local steps in the round so far.
+    private var skippedInRound = 0
+    /// This rank's current run of consecutive skipped steps, and the longest that holds a
+    /// step of this round.
+    private var skipRun = (current: 0, longest: 0)
 
     /// Local AdamW for `count` parameters over `communicator`, for a run of `totalSteps`
     /// steps on `schedule`. Throws when the rule's settings are unusable.
@@ -110,7 +123,8 @@ public final class LocalAdamW: DistributedOptimizer {
 
     public var state: OptimizerState {
         OptimizerState(scalars: ["step": step, "round_left": roundLeft, "round_steps": round.steps, "round_capped": round.capped ? 1 : 0,
-                                 "communication_rounds": communicationRounds])
+                                 "communication_rounds": communicationRounds, "skipped_in_round": skippedInRound,
+                                 "skip_run": skipRun.current, "longest_skip_run": skipRun.longest])
             .merging(local.state, prefix: "adamw")
     }
 
@@ -123,27 +137,37 @@ public final class LocalAdamW: DistributedOptimizer {
         roundLeft = try OptimizerState.scalar("round_left", in: scalars)
         round = (try OptimizerState.scalar("round_steps", in: scalars), try OptimizerState.scalar("round_capped", in: scalars) != 0)
         restoredRounds = try OptimizerState.scalar("communication_rounds", in: scalars)
+        skippedInRound = try OptimizerState.scalar("skipped_in_round", in: scalars)
+        skipRun = (try OptimizerState.scalar("skip_run", in: scalars), try OptimizerState.scalar("longest_skip_run", in: scalars))
         synchronizations = []
         try local.restore(scalars: OptimizerState.scalars(scalars, under: "adamw"))
     }
 
-    /// One step of the round. A step whose gradients are not finite on some rank is skipped
-    /// on every rank (no update) but still counts in the round, as it does in the training
-    /// loop, so that the rounds stay on the loop's steps and the last one ends, synchronized,
-    /// on the last step.
+    /// One step of the round, without a message unless it ends the round. A step whose
+    /// gradients are not finite on this rank leaves its replica and moments as they were, but
+    /// still counts in the round, as every step does in the training loop, so that the rounds
+    /// stay on the loop's steps and the last one ends, synchronized, on the last step.
+    /// Returns `true`: skips are reported by the round's ``Synchronization``.
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {
-        let finite = try allFiniteOnEveryRank(gradients, communicator: communicator)
+        let finite = allFinite(UnsafeBufferPointer(gradients))
         if roundLeft == 0 {
             round = rule.period(learningRate: schedule.rate(at: step), warmingUp: schedule.isWarmingUp(at: step),
                                 stepsLeft: totalSteps - step)
             roundLeft = round.steps
         }
-        if finite { _ = try local.step(parameters: parameters, gradients: gradients, learningRate: learningRate) }
+        if finite {
+            _ = try local.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
+            skipRun.current = 0
+        } else {
+            skippedInRound += 1
+            skipRun.current += 1
+            skipRun.longest = max(skipRun.longest, skipRun.current)
+        }
         step += 1
         roundLeft -= 1
         if roundLeft == 0 { try synchronize(parameters) }
-        return finite
+        return true
     }
 
     /// Averages the parameters (and the moments, if asked) across ranks.
@@ -154,7 +178,11 @@ public final class LocalAdamW: DistributedOptimizer {
             try communicator.allreduce(inPlace: buffer, operation: .sum)
             scale(buffer, by: 1 / Float(communicator.size))
         }
+        let skipped = Int(try communicator.allreduce([Int64(skippedInRound)], operation: .sum)[0])
+        let longestRun = Int(try communicator.allreduce([Int64(skipRun.longest)], operation: .max)[0])
         synchronizations.append(Synchronization(step: step, period: round.steps, capped: round.capped,
-                                                bytesSent: communicator.traffic.bytesSent - before))
+                                                bytesSent: communicator.traffic.bytesSent - before,
+                                                skippedSteps: skipped, longestSkipRun: longestRun))
+        (skippedInRound, skipRun.longest) = (0, 0)
     }
 }

@@ -3,7 +3,8 @@ import Collectives
 /// An optimizer over a flat parameter vector and the matching gradient vector.
 ///
 /// Non-finite gradients skip the step: no parameter or state changes, and `step` returns
-/// `false`. For a ``DistributedOptimizer`` that decision is the same on every rank.
+/// `false`. For a ``DistributedOptimizer`` that decision is the same on every rank; Local
+/// AdamW's ranks skip alone and its ``Synchronization``s report it.
 public protocol Optimizer: AnyObject {
     /// A short name for logs, for example `"dlion-mavo"`.
     var name: String { get }

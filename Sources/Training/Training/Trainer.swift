@@ -71,6 +71,8 @@ public enum StallTimeout: Sendable, Equatable {
 /// Collective: every rank runs it with the same plan. A step whose gradients are not finite
 /// on some rank is skipped by every rank (the optimizer decides it, the same everywhere);
 /// ``TrainingPlan/maxSkippedInARow`` in a row stop the run with an error on every rank.
+/// Under Local AdamW a rank skips its own step alone, and the rule applies at the next
+/// synchronization, to the longest run one rank skipped.
 /// Evaluations score the evaluation data split across ranks and reduced, so every rank gets
 /// the same figures; mid-round under Local AdamW they score the mean of the replicas (the
 /// replicas themselves train on). Observers hear every ``TrainingEvent`` on every rank.
@@ -248,7 +250,7 @@ public final class Trainer<M: Model> {
         times.optimizer += monotonicSeconds() - mark
         try account(applied: applied, step: step)
         position.step += 1
-        reportSynchronizations()
+        try reportSynchronizations()
         return result.lossSum / Double(max(1, result.count))
     }
 
@@ -266,10 +268,20 @@ public final class Trainer<M: Model> {
         }
     }
 
-    private func reportSynchronizations() {
+    /// Tells observers of new synchronizations, and counts the local steps they report
+    /// skipped: a run of ``TrainingPlan/maxSkippedInARow`` on one rank stops the run there, on
+    /// every rank (they all hear the same synchronization).
+    private func reportSynchronizations() throws {
         guard let synchronizations = distributed?.synchronizations, synchronizations.count > reportedSynchronizations else { return }
-        for synchronization in synchronizations[reportedSynchronizations...] { emit(.synchronization(synchronization)) }
+        let new = synchronizations[reportedSynchronizations...]
         reportedSynchronizations = synchronizations.count
+        for synchronization in new {
+            emit(.synchronization(synchronization))
+            position.skippedSteps += synchronization.skippedSteps
+            if synchronization.longestSkipRun >= plan.maxSkippedInARow {
+                throw TrainingError.diverged(step: synchronization.step, skippedInARow: synchronization.longestSkipRun)
+            }
+        }
     }
 
     private func report(step: Int, epoch: Int, loss: Double, elapsed: Double) {

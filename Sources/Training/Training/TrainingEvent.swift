@@ -69,7 +69,8 @@ public struct TrainingSummary: Sendable {
     public let ranks: Int
     /// Parameters in the model.
     public let parameters: Int
-    /// Steps run, and of them the ones skipped for non-finite gradients.
+    /// Steps run, and of them the ones skipped for non-finite gradients (under Local AdamW,
+    /// local steps skipped, summed over ranks).
     public let steps: Int, skippedSteps: Int
     /// Epochs started.
     public let epochs: Int
