@@ -30,6 +30,57 @@ import Testing
         #expect(abs(parameters[0] - 1.683366) < 1e-5)
     }
 
+    /// Decoupled weight decay against a float64 step rounded to float32, at every step from
+    /// the float32 parameters the optimizer holds, at ηλ where the float32 factor (1 − ηλ) is
+    /// badly rounded (3·10⁻⁸: twice the decay) and where it is not: Lion with a sign update,
+    /// AdamW with a zero one (zero gradients), and Distributed Lion's unpack. Every value
+    /// within one unit in the last place, nearly all exact.
+    @Test(arguments: [(Float(1e-3), Float(3e-5)), (1e-5, 0.1), (1e-2, 0.1)])
+    func weightDecayMatchesAFloat64Reference(learningRate: Float, weightDecay: Float) throws {
+        let count = 4096, steps = 20
+        let start = (0..<count).map { (i: Int) -> Float in
+            let magnitude = 0.5 + 1.5 * Double((i * 2_654_435_761) % 1_000_003) / 1_000_003
+            return Float(i % 3 == 0 ? -magnitude : magnitude)
+        }
+        let signs = (0..<count).map { Float(($0 * 7) % 5 == 0 ? -1 : 1) }
+        let zeros = [Float](repeating: 0, count: count)
+        let shrink = Double(learningRate) * Double(weightDecay)
+        func reference(_ x: [Float], update: [Float]) -> [Float] {
+            zip(x, update).map { (x: Float, u: Float) -> Float in
+                let wide = Double(x)
+                return Float(wide - shrink * wide - Double(learningRate) * Double(u))
+            }
+        }
+        let lion = try Lion(count: count, hyperparameters: LionHyperparameters(weightDecay: weightDecay))
+        let adamW = try AdamW(count: count, hyperparameters: AdamWHyperparameters(weightDecay: weightDecay))
+        var (lionX, adamWX, unpackX) = (start, start, start)
+        var apart: [String: [Float]] = [:]
+        func compare(_ name: String, _ got: [Float], _ want: [Float]) {
+            apart[name, default: []] += zip(got, want).map { abs($0 - $1) / $1.ulp.magnitude }
+        }
+        for _ in 0..<steps {
+            var gradients = signs
+            try lion.momentum.restore(from: zeros)  // the direction is sign(g)
+            let lionWant = reference(lionX, update: signs)
+            _ = try lion.step(parameters: &lionX, gradients: &gradients, learningRate: learningRate)
+            compare("lion", lionX, lionWant)
+            var noGradients = zeros
+            let adamWWant = reference(adamWX, update: zeros)
+            _ = try adamW.step(parameters: &adamWX, gradients: &noGradients, learningRate: learningRate)
+            compare("adamw", adamWX, adamWWant)
+            let unpackWant = reference(unpackX, update: zeros)
+            unpackX.withUnsafeMutableBufferPointer { x in
+                let unpack = LionUpdate(parameters: x, learningRate: learningRate, weightDecay: weightDecay)
+                for offset in stride(from: 0, to: count, by: 16) { unpack.store(offset, SIMD16(repeating: 0), valid: 16) }
+            }
+            compare("unpack", unpackX, unpackWant)
+        }
+        for (name, units) in apart {
+            #expect(units.allSatisfy { $0 <= 1 }, "\(name): \(units.max() ?? 0) units apart at most")
+            #expect(units.filter { $0 == 0 }.count >= units.count * 99 / 100, "\(name): \(units.filter { $0 == 0 }.count) of \(units.count) exact")
+        }
+    }
+
     @Test func nonFiniteGradientsSkipTheStep() throws {
         for optimizer: any Optimizer in [try Lion(count: 2), try AdamW(count: 2)] {
             var parameters: [Float] = [1, 2]

@@ -37,7 +37,7 @@ public final class AdamW: Optimizer {
         let h = hyperparameters
         let inverseCorrection1 = 1 / (1 - powf(h.beta1, Float(steps)))
         let inverseCorrection2 = 1 / (1 - powf(h.beta2, Float(steps)))
-        let decay = 1 - learningRate * h.weightDecay
+        let shrink = learningRate * h.weightDecay
         guard let x = parameters.baseAddress, let gradient = gradients.baseAddress,
               let m = firstMoment.storage.baseAddress, let v = secondMoment.storage.baseAddress else { return true }
         Parallel.forEachPiece(count: parameters.count) { piece in
@@ -49,7 +49,8 @@ public final class AdamW: Optimizer {
                 FloatLanes.store(first, m + start, valid)
                 FloatLanes.store(second, v + start, valid)
                 let update = first * inverseCorrection1 / ((second * inverseCorrection2).squareRoot() + h.epsilon)
-                FloatLanes.store(FloatLanes.load(x + start, valid) * decay - learningRate * update, x + start, valid)
+                FloatLanes.store(decoupledStep(FloatLanes.load(x + start, valid), update: update, learningRate: learningRate, shrink: shrink),
+                                 x + start, valid)
             }
         }
         return true

@@ -32,13 +32,14 @@ public final class Lion: Optimizer {
             return true
         }
         let h = hyperparameters
-        let decay = 1 - learningRate * h.weightDecay
+        let shrink = learningRate * h.weightDecay
         Parallel.forEachPiece(count: parameters.count) { piece in
             for start in stride(from: piece.lowerBound, to: piece.upperBound, by: 16) {
                 let valid = min(16, piece.upperBound - start)
                 let g = FloatLanes.load(gradient + start, valid), old = FloatLanes.load(m + start, valid)
                 let direction = FloatLanes.sign(h.beta1 * old + (1 - h.beta1) * g)
-                FloatLanes.store(FloatLanes.load(x + start, valid) * decay - learningRate * direction, x + start, valid)
+                FloatLanes.store(decoupledStep(FloatLanes.load(x + start, valid), update: direction, learningRate: learningRate, shrink: shrink),
+                                 x + start, valid)
                 FloatLanes.store(h.beta2 * old + (1 - h.beta2) * g, m + start, valid)
             }
         }

@@ -75,22 +75,22 @@ public struct LionDirection: SignSource {
 }
 
 /// Distributed Lion's unpack: the voted Δ applied straight to the parameters with Lion's
-/// decoupled weight decay, x ← x·(1 − ηλ) − η·Δ, prefetching x ahead.
+/// decoupled weight decay, x ← x − (ηλ·x + η·Δ) (``decoupledStep``), prefetching x ahead.
 @frozen
 public struct LionUpdate: SignSink {
     /// The parameters x.
     public let parameters: UnsafeMutableBufferPointer<Float>
     /// η.
     public let learningRate: Float
-    /// 1 − ηλ.
-    @usableFromInline let decay: Float
+    /// ηλ.
+    @usableFromInline let shrink: Float
 
     /// Lion's update of `parameters` at `learningRate` with decoupled weight decay `weightDecay`.
     @inlinable
     public init(parameters: UnsafeMutableBufferPointer<Float>, learningRate: Float, weightDecay: Float) {
         self.parameters = parameters
         self.learningRate = learningRate
-        decay = 1 - learningRate * weightDecay
+        shrink = learningRate * weightDecay
     }
 
     @inlinable
@@ -100,7 +100,7 @@ public struct LionUpdate: SignSink {
     public func store(_ offset: Int, _ delta: SIMD16<Float>, valid: Int) {
         let x = parameters.baseAddress.unsafelyUnwrapped + offset
         if offset % 64 == 0 { dlion_prefetch_ahead(x) }
-        FloatLanes.store(FloatLanes.load(x, valid) * decay - learningRate * delta, x, valid)
+        FloatLanes.store(decoupledStep(FloatLanes.load(x, valid), update: delta, learningRate: learningRate, shrink: shrink), x, valid)
     }
 }
 
