@@ -71,6 +71,12 @@ func contribution<T: TestScalar>(_ type: T.Type, rank: Int, index: Int) -> T {
 /// The sizes every collective is checked at: empty, one, around a 64-bit word, and a large odd size.
 let conformanceSizes = [0, 1, 63, 64, 65, 100_003]
 
+/// Whether every rank of `world` holds exactly `values`: their elementwise max and min
+/// across ranks (two `MPI_Allreduce`s) are equal, so every rank gets the same answer.
+func identicalOnEveryRank<T: TestScalar>(_ values: [T], world: Communicator) throws -> Bool {
+    try world.allreduce(values, operation: .max) == world.allreduce(values, operation: .min)
+}
+
 extension SplitMix64 {
     /// A float in [−1, 1), never exactly zero.
     mutating func nonzeroFloat() -> Float {

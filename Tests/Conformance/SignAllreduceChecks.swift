@@ -64,9 +64,7 @@ struct SignAllreduceChecks {
             }
             harness.expect(wrong == 0, call, size: length, "\(wrong) coordinates differ from MPI_Allreduce of the votes")
             // Every rank holds the same result, tie-breaks included.
-            let highest = try world.allreduce(result, operation: .max)
-            let lowest = try world.allreduce(result, operation: .min)
-            harness.expect(highest == result && lowest == result, "\(call) identical on every rank", size: length)
+            harness.expect(try identicalOnEveryRank(result, world: world), "\(call) identical on every rank", size: length)
             // Traffic: the counters match the plan, and the plan is 2(N−1)/N⌈d/8⌉ per result plane up to padding.
             let planes = reduction.resultPlanes(ranks: world.size)
             let ideal = (world.size - 1) * ((length + 7) / 8) * (1 + planes) / world.size

@@ -59,10 +59,7 @@ struct TrainingChecks {
             guard case .step = event else { return }
             steps += 1
             do {
-                let parameters = Array(arena.parameters)
-                let highest = try world.allreduce(parameters, operation: .max)
-                let lowest = try world.allreduce(parameters, operation: .min)
-                identical = identical && highest == parameters && lowest == parameters
+                identical = try identicalOnEveryRank(Array(arena.parameters), world: world) && identical
             } catch {
                 failure = error
             }
@@ -120,9 +117,7 @@ struct TrainingChecks {
                 silentBetweenSynchronizations = silentBetweenSynchronizations
                     && (synchronized || optimizer.communicator.traffic.bytesSent == before.bytes)
                 if synchronized {
-                    let highest = try world.allreduce(parameters, operation: .max)
-                    let lowest = try world.allreduce(parameters, operation: .min)
-                    matchedAfterEverySync = matchedAfterEverySync && highest == lowest
+                    matchedAfterEverySync = try identicalOnEveryRank(parameters, world: world) && matchedAfterEverySync
                 }
             }
             let periods = optimizer.synchronizations.map(\.period)
@@ -166,11 +161,10 @@ struct TrainingChecks {
             guard case .evaluation(let report) = event else { return }
             do {
                 let replica = Array(arena.parameters)
-                let agree = try world.allreduce(replica, operation: .max) == (try world.allreduce(replica, operation: .min))
-                let differing: [Int32] = try world.allreduce([agree ? 0 : 1], operation: .sum)
-                replicasDifferedAtAnEvaluation = replicasDifferedAtAnEvaluation || differing[0] > 0
+                let agree = try identicalOnEveryRank(replica, world: world)
+                replicasDifferedAtAnEvaluation = replicasDifferedAtAnEvaluation || !agree
                 // Synchronized replicas are the model; otherwise their mean, rounded as the trainer rounds it.
-                let model = differing[0] == 0 ? replica
+                let model = agree ? replica
                     : try world.allreduce(replica, operation: .sum).map { $0 * (1 / Float(world.size)) }
                 _ = scorer.arena.parameters.update(fromContentsOf: model)
                 expected.append(try Evaluation.run(model: scorer, data: data, communicator: world))

@@ -33,6 +33,13 @@ func scale(_ buffer: UnsafeMutableBufferPointer<Float>, by factor: Float) {
     }
 }
 
+/// Replaces `buffer` with its mean across the ranks of `communicator`: an in-place sum
+/// `MPI_Allreduce`, then ``scale(_:by:)`` by 1 / size.
+func averageAcrossRanks(_ buffer: UnsafeMutableBufferPointer<Float>, communicator: Communicator) throws {
+    try communicator.allreduce(inPlace: buffer, operation: .sum)
+    scale(buffer, by: 1 / Float(communicator.size))
+}
+
 /// destination += source over `count` floats, split over ``Parallel/threads``.
 func add(_ destination: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, count: Int) {
     Parallel.forEachPiece(count: count) { piece in

@@ -174,10 +174,7 @@ public final class LocalAdamW: DistributedOptimizer {
     private func synchronize(_ parameters: UnsafeMutableBufferPointer<Float>) throws {
         let before = communicator.traffic.bytesSent
         let buffers = averageMoments ? [parameters, local.firstMoment.storage, local.secondMoment.storage] : [parameters]
-        for buffer in buffers {
-            try communicator.allreduce(inPlace: buffer, operation: .sum)
-            scale(buffer, by: 1 / Float(communicator.size))
-        }
+        for buffer in buffers { try averageAcrossRanks(buffer, communicator: communicator) }
         let skipped = Int(try communicator.allreduce([Int64(skippedInRound)], operation: .sum)[0])
         let longestRun = Int(try communicator.allreduce([Int64(skipRun.longest)], operation: .max)[0])
         synchronizations.append(Synchronization(step: step, period: round.steps, capped: round.capped,

@@ -311,8 +311,7 @@ public final class Trainer<M: Model> {
         let parameters = model.arena.parameters
         let replica = Array(parameters)
         defer { _ = parameters.update(fromContentsOf: replica) }
-        try communicator.allreduce(inPlace: parameters, operation: .sum)
-        scale(parameters, by: 1 / Float(communicator.size))
+        try averageAcrossRanks(parameters, communicator: communicator)
         return try body()
     }
 
