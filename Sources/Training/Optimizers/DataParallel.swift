@@ -29,9 +29,8 @@ public final class DataParallel: DistributedOptimizer {
 
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      learningRate: Float) throws -> Bool {
-        try communicator.allreduce(inPlace: gradients, operation: .sum)
+        try averageAcrossRanks(gradients, communicator: communicator)
         communicationRounds += 1
-        scale(gradients, by: 1 / Float(communicator.size))
         return try base.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
     }
 }
