@@ -36,6 +36,10 @@ import Testing
         #expect(SignReduction.average.resultPlanes(ranks: 16) == 5)
         #expect(SignReduction.average.resultPlanes(ranks: 15) == 4)
         #expect(SignReduction.average.resultPlanes(ranks: 1) == 1)
+        #expect(SignReduction.ternaryAverage.resultPlanes(ranks: 16) == 6)
+        #expect(SignReduction.ternaryAverage.resultPlanes(ranks: 15) == 5)
+        #expect(SignReduction.ternaryAverage.resultPlanes(ranks: 1) == 2)
+        #expect(SignReduction.ternaryAverage.inputPlanes == 2 && SignReduction.average.inputPlanes == 1)
     }
 }
 

@@ -75,25 +75,57 @@ let floatArrays = zip(Gen.int(in: 0...(3 * awkwardFloats.count - 1)), Gen<Float>
         }
     }
 
+    @Test func ternaryPackWritesPositiveAndNotNegativePlanes() async {
+        await propertyCheck(input: floatArrays) { values in
+            let words = (values.count + 63) / 64
+            var planes = [UInt64](repeating: 0, count: 2 * max(words, 1))
+            values.withUnsafeBufferPointer { v in
+                planes.withUnsafeMutableBufferPointer { p in
+                    _ = SignKernels.pack(FloatSource(v), coordinates: 0..<values.count, into: p.baseAddress!,
+                                         policy: .positive, randomKey: 0, ternaryPlaneStride: max(words, 1))
+                }
+            }
+            let positive = ScalarReference.bits(Array(planes.prefix(words)), count: values.count)
+            let notNegative = ScalarReference.bits(Array(planes.suffix(from: max(words, 1))), count: values.count)
+            #expect(positive == values.map { ScalarReference.sign($0) == true })
+            #expect(notNegative == values.map { ScalarReference.sign($0) != false })
+        }
+    }
+
+    @Test func ternaryCountDecodingGivesTheMeanTernaryCode() async {
+        await propertyCheck(input: Gen.int(in: 1...40), Gen.int(in: 0...1000).array(of: 1...130)) { ranks, seeds in
+            let counts = seeds.map { $0 % (2 * ranks + 1) }
+            let planes = SignReduction.ternaryAverage.resultPlanes(ranks: ranks)
+            let output = Self.decoded(counts, planes: planes, decoding: .ternaryCount(planes: planes, ranks: ranks))
+            #expect(output == counts.map { Float($0 - ranks) / Float(ranks) })
+        }
+    }
+
     @Test func countDecodingGivesTheAverageVote() async {
         await propertyCheck(input: Gen.int(in: 1...40), Gen.int(in: 0...1000).array(of: 1...130)) { ranks, seeds in
             let counts = seeds.map { $0 % (ranks + 1) }
             let planes = SignReduction.average.countPlanes(ranks: ranks)
-            let words = (counts.count + 63) / 64
-            var planeWords = [UInt64](repeating: 0, count: planes * words)
-            for (index, count) in counts.enumerated() {
-                for plane in 0..<planes where count >> plane & 1 == 1 {
-                    planeWords[plane * words + index / 64] |= 1 << UInt64(index % 64)
-                }
-            }
-            var output = [Float](repeating: 0, count: counts.count)
-            planeWords.withUnsafeBufferPointer { planeBuffer in
-                output.withUnsafeMutableBufferPointer { out in
-                    SignKernels.unpack(wordCount: words, firstCoordinate: 0, decoding: .count(planes: planes, ranks: ranks),
-                                       into: FloatSink(out), ContiguousPlanes(base: planeBuffer.baseAddress!, stride: words))
-                }
-            }
+            let output = Self.decoded(counts, planes: planes, decoding: .count(planes: planes, ranks: ranks))
             #expect(output == counts.map { Float(2 * $0 - ranks) / Float(ranks) })
         }
+    }
+
+    /// `counts` written as `planes` bit planes, then unpacked with `decoding`.
+    static func decoded(_ counts: [Int], planes: Int, decoding: ResultDecoding) -> [Float] {
+        let words = (counts.count + 63) / 64
+        var planeWords = [UInt64](repeating: 0, count: planes * words)
+        for (index, count) in counts.enumerated() {
+            for plane in 0..<planes where count >> plane & 1 == 1 {
+                planeWords[plane * words + index / 64] |= 1 << UInt64(index % 64)
+            }
+        }
+        var output = [Float](repeating: 0, count: counts.count)
+        planeWords.withUnsafeBufferPointer { planeBuffer in
+            output.withUnsafeMutableBufferPointer { out in
+                SignKernels.unpack(wordCount: words, firstCoordinate: 0, decoding: decoding,
+                                   into: FloatSink(out), ContiguousPlanes(base: planeBuffer.baseAddress!, stride: words))
+            }
+        }
+        return output
     }
 }

@@ -10,7 +10,7 @@ struct SignAllreduceChecks {
     func runAll() {
         let n = world.size
         let lengths = [0, 1, 63, 64, 65, 64 * n * 3 + 17, 100_003, 1_000_003]
-        let reductions: [SignReduction] = [.majorityVote(.randomTieBreak), .majorityVote(.zero), .average]
+        let reductions: [SignReduction] = [.majorityVote(.randomTieBreak), .majorityVote(.zero), .average, .ternaryAverage]
         for length in lengths {
             for reduction in reductions {
                 check(length: length, reduction: reduction, segmentLength: 1 << 22)
@@ -26,13 +26,16 @@ struct SignAllreduceChecks {
     }
 
     /// Rank `rank`'s input: random non-zero values, with some coordinates equal on every
-    /// rank half of the time, so that ties actually occur at even N.
-    func input(rank: Int, length: Int) -> [Float] {
+    /// rank half of the time, so that ties actually occur at even N. With `zeros`, one
+    /// coordinate in five is ±0 or NaN instead (a ternary input's zeros), on some ranks only.
+    func input(rank: Int, length: Int, zeros: Bool = false) -> [Float] {
         var own = SplitMix64(seed: UInt64(rank * 7919 + length))
         var shared = SplitMix64(seed: UInt64(length))
+        let signless: [Float] = [0, -0.0, .nan]
         return (0..<length).map { index in
             let common = shared.nonzeroFloat()
             let mine = own.nonzeroFloat()
+            if zeros && index % 5 == 1 && (index / 5 + rank) % 2 == 0 { return signless[index % 3] }
             return index % 3 == 0 ? common : mine
         }
     }
@@ -42,16 +45,16 @@ struct SignAllreduceChecks {
         harness.run(call, size: length) {
             let comm = try world.duplicate()
             let collective = SignAllreduce(communicator: comm, reduction: reduction, seed: 42, segmentLength: segmentLength)
-            let values = input(rank: world.rank, length: length)
+            let values = input(rank: world.rank, length: length, zeros: reduction == .ternaryAverage)
             let result = try collective.allreduce(signsOf: values)
-            let votes = values.map { Int32($0 > 0 ? 1 : -1) }
+            let votes = values.map { Int32($0 > 0 ? 1 : reduction == .ternaryAverage && !($0 < 0) ? 0 : -1) }
             let sums = try world.allreduce(votes, operation: .sum)
             var wrong = 0
             for index in 0..<length {
                 let sum = sums[index]
                 let ok: Bool
                 switch reduction {
-                case .average:
+                case .average, .ternaryAverage:
                     ok = result[index] == Float(sum) / Float(world.size)
                 case .majorityVote(let ties):
                     if sum != 0 {
@@ -65,11 +68,11 @@ struct SignAllreduceChecks {
             harness.expect(wrong == 0, call, size: length, "\(wrong) coordinates differ from MPI_Allreduce of the votes")
             // Every rank holds the same result, tie-breaks included.
             harness.expect(try identicalOnEveryRank(result, world: world), "\(call) identical on every rank", size: length)
-            // Traffic: the counters match the plan, and the plan is 2(N−1)/N⌈d/8⌉ per result plane up to padding.
-            let planes = reduction.resultPlanes(ranks: world.size)
-            let ideal = (world.size - 1) * ((length + 7) / 8) * (1 + planes) / world.size
+            // Traffic: the counters match the plan, and the plan is (N−1)/N⌈d/8⌉ per plane out and back, up to padding.
+            let planes = reduction.inputPlanes + reduction.resultPlanes(ranks: world.size)
+            let ideal = (world.size - 1) * ((length + 7) / 8) * planes / world.size
             let segments = length == 0 ? 0 : (length + segmentLength - 1) / segmentLength + 1
-            let padding = (world.size - 1) * (1 + planes) * 8 * segments
+            let padding = (world.size - 1) * planes * 8 * segments
             harness.expect(comm.traffic.bytesSent == collective.bytesPerRank(count: length)
                            && comm.traffic.bytesReceived == comm.traffic.bytesSent,
                            "\(call) bytes counted", size: length, "\(comm.traffic) vs planned \(collective.bytesPerRank(count: length))")

@@ -11,6 +11,8 @@ enum Operation: String, CaseIterable {
     case majorityUnchecked = "sign-majority-unchecked"
     /// The sign allreduce, average.
     case average = "sign-average"
+    /// The sign allreduce, ternary average (two bits out, ⌈log2(2N+1)⌉ back: TernGrad's sum).
+    case ternaryAverage = "sign-ternary-average"
     /// Pack, allgather every rank's bits, vote locally, unpack: the public PyTorch code's pattern.
     case naive = "naive-allgather-vote"
     /// The compressed allgather of 2-bit codes (TernGrad's payload), communication only.
@@ -41,6 +43,8 @@ final class PreparedOperation {
             communicator.verifiesArguments = operation == .majority
         case .average:
             signs = SignAllreduce(communicator: communicator, reduction: .average, segmentLength: segmentLength)
+        case .ternaryAverage:
+            signs = SignAllreduce(communicator: communicator, reduction: .ternaryAverage, segmentLength: segmentLength)
         default:
             signs = nil
         }
@@ -54,7 +58,7 @@ final class PreparedOperation {
             try input.withUnsafeBufferPointer { send in
                 try output.withUnsafeMutableBufferPointer { try communicator.allreduce(send, into: $0, operation: .sum) }
             }
-        case .majority, .majorityUnchecked, .average:
+        case .majority, .majorityUnchecked, .average, .ternaryAverage:
             try input.withUnsafeBufferPointer { send in
                 try output.withUnsafeMutableBufferPointer { try signs!.allreduce(signsOf: send, into: $0) }
             }

@@ -33,7 +33,7 @@ struct CollectivesBench: ParsableCommand {
 
     @Option(parsing: .upToNextOption,
             help: "Operations to time: \(Operation.allCases.map(\.rawValue).joined(separator: ", ")). fp32-allreduce always runs.")
-    var ops: [String] = [Operation.fp32, .majority, .average, .naive, .ternaryAllgather].map(\.rawValue)
+    var ops: [String] = [Operation.fp32, .majority, .average, .ternaryAverage, .naive, .ternaryAllgather].map(\.rawValue)
 
     @Option(help: "Coordinates per pipelined segment of the sign allreduce (SignAllreduce's segmentLength).")
     var segmentLength = 1 << 22

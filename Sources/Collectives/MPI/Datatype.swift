@@ -92,3 +92,24 @@ public enum ReductionOperation: Sendable, CaseIterable, CustomStringConvertible 
         }
     }
 }
+
+/// Runs `body` with a committed derived datatype for `planes` runs of `run` elements of `T`,
+/// `stride` elements apart, resized to the extent of one run: element j of a buffer of this
+/// type (one per destination rank of an alltoall) starts `j × run` elements in, and is sent
+/// as its runs one after another. The type is freed when `body` returns; calls started with
+/// it complete normally (MPI keeps a freed type alive while it is in use).
+///
+/// The corresponding MPI functions are `MPI_Type_vector`, `MPI_Type_create_resized`,
+/// `MPI_Type_commit` and `MPI_Type_free`.
+func withPlanesDatatype<T: MPIScalar, Result>(of type: T.Type, planes: Int, run: Int, stride: Int,
+                                               _ body: (MPI_Datatype) throws -> Result) throws -> Result {
+    var vector: MPI_Datatype? = nil
+    try check(MPI_Type_vector(Int32(planes), Int32(run), Int32(stride), T.mpiDatatype, &vector), "MPI_Type_vector")
+    defer { MPI_Type_free(&vector) }
+    var resized: MPI_Datatype? = nil
+    try check(MPI_Type_create_resized(vector, 0, MPI_Aint(run * MemoryLayout<T>.stride), &resized), "MPI_Type_create_resized")
+    defer { MPI_Type_free(&resized) }
+    try check(MPI_Type_commit(&resized), "MPI_Type_commit")
+    guard let resized else { throw MPIError(function: "MPI_Type_commit", code: MPI_ERR_TYPE) }
+    return try body(resized)
+}

@@ -76,13 +76,28 @@ extension Communicator {
 
     /// `MPI_Ialltoall` of `size × chunk` elements of `send` from element `offset` into the
     /// first `size × chunk` of `receive`, with the agreement given (`nil`: agreed already).
-    func startAlltoall<T: MPIScalar>(_ send: MessageBuffer<T>, from offset: Int = 0, into receive: MessageBuffer<T>,
-                                     chunk: Int, agreeing agreement: Agreement?) throws -> Request {
-        try perform("startAlltoall", agreeing: agreement, payload: .symmetric((size - 1) * chunk * MemoryLayout<T>.stride)) {
+    ///
+    /// With `planes` above 1, each rank's chunk is `planes` runs of `chunk` elements,
+    /// `planeStride` apart (rank j's first run starts at `offset + j × chunk`); they travel as
+    /// one message (a derived datatype, see ``withPlanesDatatype(of:planes:run:stride:_:)``) and
+    /// land rank by rank, run after run, in the first `size × planes × chunk` of `receive`.
+    func startAlltoall<T: MPIScalar>(_ send: MessageBuffer<T>, from offset: Int = 0, planes: Int = 1, planeStride: Int = 0,
+                                     into receive: MessageBuffer<T>, chunk: Int, agreeing agreement: Agreement?) throws -> Request {
+        try perform("startAlltoall", agreeing: agreement,
+                    payload: .symmetric((size - 1) * planes * chunk * MemoryLayout<T>.stride)) {
             var handle: MPI_Request? = nil
-            try check(MPI_Ialltoall(send.storage.baseAddress.map { $0 + offset }, Int32(chunk), T.mpiDatatype,
-                                    receive.storage.baseAddress, Int32(chunk), T.mpiDatatype, self.handle, &handle),
-                      "MPI_Ialltoall")
+            let start = send.storage.baseAddress.map { $0 + offset }
+            if planes == 1 {
+                try check(MPI_Ialltoall(start, Int32(chunk), T.mpiDatatype,
+                                        receive.storage.baseAddress, Int32(chunk), T.mpiDatatype, self.handle, &handle),
+                          "MPI_Ialltoall")
+            } else {
+                try withPlanesDatatype(of: T.self, planes: planes, run: chunk, stride: planeStride) { runs in
+                    try check(MPI_Ialltoall(start, 1, runs, receive.storage.baseAddress, Int32(planes * chunk), T.mpiDatatype,
+                                            self.handle, &handle),
+                              "MPI_Ialltoall")
+                }
+            }
             return Request(handle: handle, call: "alltoall", buffers: [send, receive])
         }
     }

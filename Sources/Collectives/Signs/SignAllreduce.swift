@@ -79,9 +79,9 @@ public final class SignAllreduce {
         let policy = zeroPolicy
         let checksFinite = nonFinite == .skip
         return try exchange(count: source.count, sinkCount: sink.count, sourceProblem: source.problem, nonFinite: nonFinite,
-                            pack: { coordinates, words, key in
+                            pack: { coordinates, words, ternaryPlaneStride, key in
                                 SignKernels.pack(source, coordinates: coordinates, into: words, policy: policy, randomKey: key,
-                                                 checksFinite: checksFinite)
+                                                 ternaryPlaneStride: ternaryPlaneStride, checksFinite: checksFinite)
                             },
                             unpack: { wordCount, firstCoordinate, decoding, planes in
                                 SignKernels.unpack(wordCount: wordCount, firstCoordinate: firstCoordinate, decoding: decoding,
@@ -105,9 +105,10 @@ public final class SignAllreduce {
     }
 
     /// Packs words of the source: a coordinate range (starting on a word), where the words
-    /// go, the coin-flip key; returns whether the values checked were finite.
+    /// go, the stride of a ternary input's second plane (0: one plane), the coin-flip key;
+    /// returns whether the values checked were finite.
     @usableFromInline
-    typealias Pack = (Range<Int>, UnsafeMutablePointer<UInt64>, UInt64) -> Bool
+    typealias Pack = (Range<Int>, UnsafeMutablePointer<UInt64>, Int, UInt64) -> Bool
     /// Unpacks result words into the sink: word count, first coordinate, decoding, planes.
     @usableFromInline
     typealias Unpack = (Int, Int, ResultDecoding, ContiguousPlanes) -> Void
@@ -129,15 +130,14 @@ public final class SignAllreduce {
         }
         let agreement = Agreement(problem: problem, values: [
             AgreedValue(name: "coordinate count", value: count),
-            AgreedValue(name: "reduction (1 vote/tie-break, 2 vote/zero ties, 3 average)", value: reduction.code),
+            AgreedValue(name: "reduction (1 vote/tie-break, 2 vote/zero ties, 3 average, 4 ternary average)", value: reduction.code),
             AgreedValue(name: "segment length", value: segmentLength),
             AgreedValue(name: "non-finite policy (1 vote, 2 skip)", value: nonFinite.code),
         ])
         // The bytes are counted by the alltoalls and allgathers inside.
         return try communicator.perform("SignAllreduce.allreduce", agreeing: agreement, payload: nil) {
             calls &+= 1
-            let plan = SegmentPlan(count: count, ranks: communicator.size, segmentLength: segmentLength,
-                                   resultPlanes: reduction.resultPlanes(ranks: communicator.size))
+            let plan = self.plan(count: count)
             guard !plan.segments.isEmpty else { return true }
             let workspace = self.workspace(for: plan)
             let finite = packAll(pack, words: workspace.send.storage.baseAddress!, plan: plan)
@@ -152,10 +152,14 @@ public final class SignAllreduce {
     /// too (2·(N−1)/N·4 bytes by the ring convention).
     public func bytesPerRank(count: Int, nonFinite: NonFiniteInput = .vote) -> Int {
         let ranks = communicator.size
-        let plan = SegmentPlan(count: count, ranks: ranks, segmentLength: segmentLength,
-                               resultPlanes: reduction.resultPlanes(ranks: ranks))
+        let plan = self.plan(count: count)
         let verdict = nonFinite == .skip && !plan.segments.isEmpty ? 2 * (ranks - 1) * 4 / ranks : 0
         return plan.bytesPerRank + verdict
+    }
+
+    private func plan(count: Int) -> SegmentPlan {
+        SegmentPlan(count: count, ranks: communicator.size, segmentLength: segmentLength, inputPlanes: reduction.inputPlanes,
+                    resultPlanes: reduction.resultPlanes(ranks: communicator.size))
     }
 
     private func workspace(for plan: SegmentPlan) -> SignWorkspace {
@@ -172,8 +176,9 @@ public final class SignAllreduce {
     /// verdict is known before any sink is written.
     private func packAll(_ pack: Pack, words: UnsafeMutablePointer<UInt64>, plan: SegmentPlan) -> Bool {
         let key = SignBits.key(seed: seed, stream: calls << 20 | UInt64(communicator.rank))
+        let ternaryPlaneStride = plan.inputPlanes == 2 ? plan.paddedWords : 0
         return Parallel.mapPieces(count: plan.paddedWords * 64) { piece in
-            pack(piece, words + piece.lowerBound / 64, key)
+            pack(piece, words + piece.lowerBound / 64, ternaryPlaneStride, key)
         }.allSatisfy { $0 }
     }
 
@@ -184,6 +189,7 @@ public final class SignAllreduce {
         let tieKey = SignBits.key(seed: ~seed, stream: calls)
         let decoding: ResultDecoding = switch (reduction, plan.resultPlanes) {
         case (.average, let planes): .count(planes: planes, ranks: ranks)
+        case (.ternaryAverage, let planes): .ternaryCount(planes: planes, ranks: ranks)
         case (_, 2): .ternary
         default: .sign
         }
@@ -213,7 +219,8 @@ public final class SignAllreduce {
             }
         }
         func exchange(_ index: Int) throws -> Request {
-            try communicator.startAlltoall(workspace.send, from: segments[index].firstWord, into: workspace.received[index % 2],
+            try communicator.startAlltoall(workspace.send, from: segments[index].firstWord, planes: plan.inputPlanes,
+                                           planeStride: plan.paddedWords, into: workspace.received[index % 2],
                                            chunk: segments[index].chunkWords, agreeing: nil)
         }
         func gather(_ index: Int) throws -> Request {
@@ -253,11 +260,14 @@ struct SegmentPlan: Equatable {
     }
 
     let ranks: Int
+    /// Planes of each input word: 1, or 2 for a ternary input (stored a whole padded vector apart).
+    let inputPlanes: Int
     let resultPlanes: Int
     let segments: [Segment]
 
-    init(count: Int, ranks: Int, segmentLength: Int, resultPlanes: Int) {
+    init(count: Int, ranks: Int, segmentLength: Int, inputPlanes: Int = 1, resultPlanes: Int) {
         self.ranks = ranks
+        self.inputPlanes = inputPlanes
         self.resultPlanes = resultPlanes
         let totalWords = (count + 63) / 64
         let segmentWords = max(ranks, segmentLength / 64 / ranks * ranks)
@@ -271,12 +281,12 @@ struct SegmentPlan: Equatable {
     /// The most words any segment needs per rank's chunk.
     var largestChunk: Int { segments.map(\.chunkWords).max() ?? 0 }
 
-    /// Words of all segments, padding included: the packed vector's length.
+    /// Words of all segments, padding included: the length of each plane of the packed vector.
     var paddedWords: Int { segments.last.map { $0.firstWord + $0.paddedWords } ?? 0 }
 
     /// Bytes each rank sends: its chunks to the N−1 other owners, then its result planes to them.
     var bytesPerRank: Int {
-        segments.reduce(0) { $0 + (ranks - 1) * $1.chunkWords * (1 + resultPlanes) * 8 }
+        segments.reduce(0) { $0 + (ranks - 1) * $1.chunkWords * (inputPlanes + resultPlanes) * 8 }
     }
 }
 
@@ -285,6 +295,7 @@ struct SegmentPlan: Equatable {
 final class SignWorkspace {
     let ranks: Int
     let chunkCapacity: Int
+    let inputPlanes: Int
     let planes: Int
     let send: MessageBuffer<UInt64>
     let received: [MessageBuffer<UInt64>]
@@ -296,15 +307,16 @@ final class SignWorkspace {
         func pair(_ count: Int) -> [MessageBuffer<UInt64>] { (0..<2).map { _ in MessageBuffer(repeating: 0, count: count) } }
         self.ranks = ranks
         self.chunkCapacity = chunk
+        self.inputPlanes = plan.inputPlanes
         self.planes = planes
-        send = MessageBuffer(repeating: 0, count: plan.paddedWords)
-        received = pair(ranks * chunk)
+        send = MessageBuffer(repeating: 0, count: plan.inputPlanes * plan.paddedWords)
+        received = pair(plan.inputPlanes * ranks * chunk)
         voted = pair(planes * chunk)
         gathered = pair(ranks * planes * chunk)
     }
 
     func fits(_ plan: SegmentPlan) -> Bool {
-        plan.ranks == ranks && plan.resultPlanes == planes && plan.largestChunk <= chunkCapacity
-            && plan.paddedWords <= send.count
+        plan.ranks == ranks && plan.inputPlanes == inputPlanes && plan.resultPlanes == planes
+            && plan.largestChunk <= chunkCapacity && plan.inputPlanes * plan.paddedWords <= send.count
     }
 }

@@ -9,6 +9,8 @@ enum ResultDecoding: Equatable {
     case ternary
     /// `planes` planes holding the count c of +1 votes out of `ranks`: Δ = (2c − N)/N.
     case count(planes: Int, ranks: Int)
+    /// `planes` planes holding c = Σ sign + N over `ranks` ternary inputs: Δ = (c − N)/N.
+    case ternaryCount(planes: Int, ranks: Int)
 }
 
 /// The pack and unpack kernels: a ``SignSource``'s values to sign bits, and result bits to a
@@ -23,25 +25,32 @@ enum SignKernels {
     /// `coordinates.lowerBound` must be a multiple of 64). Coordinates past the end of the
     /// source pack as exact zeros. `randomKey` seeds the zero policy's coin flips.
     ///
+    /// With a `ternaryPlaneStride` above 0, each word packs as two (``SignReduction/ternaryAverage``'s
+    /// input): the positive lanes at `words`, the lanes that are not negative (±0 and NaN
+    /// included) `ternaryPlaneStride` words further; the zero policy does not apply.
+    ///
     /// Returns whether the values the source checks (``NonFiniteInput/skip``) were all finite;
     /// without `checksFinite` the check is compiled out and the result is `true`.
     @inlinable
     static func pack<Source: SignSource>(_ source: Source, coordinates: Range<Int>, into words: UnsafeMutablePointer<UInt64>,
-                                         policy: ZeroSignPolicy, randomKey: UInt64, checksFinite: Bool = false) -> Bool {
+                                         policy: ZeroSignPolicy, randomKey: UInt64, ternaryPlaneStride: Int = 0,
+                                         checksFinite: Bool = false) -> Bool {
         if checksFinite {
             var probe = FiniteProbe()
-            pack(source, coordinates: coordinates, into: words, policy: policy, randomKey: randomKey, &probe)
+            pack(source, coordinates: coordinates, into: words, policy: policy, randomKey: randomKey,
+                 ternaryPlaneStride: ternaryPlaneStride, &probe)
             return probe.allFinite
         }
         var probe = NoProbe()
-        pack(source, coordinates: coordinates, into: words, policy: policy, randomKey: randomKey, &probe)
+        pack(source, coordinates: coordinates, into: words, policy: policy, randomKey: randomKey,
+             ternaryPlaneStride: ternaryPlaneStride, &probe)
         return true
     }
 
     @inlinable
     static func pack<Source: SignSource, Probe: ValueProbe>(_ source: Source, coordinates: Range<Int>,
                                                              into words: UnsafeMutablePointer<UInt64>, policy: ZeroSignPolicy,
-                                                             randomKey: UInt64, _ probe: inout Probe) {
+                                                             randomKey: UInt64, ternaryPlaneStride: Int, _ probe: inout Probe) {
         precondition(coordinates.lowerBound % 64 == 0, "pack: a range must start on a word boundary")
         let start = coordinates.lowerBound
         let wordCount = (coordinates.count + 63) / 64
@@ -50,23 +59,24 @@ enum SignKernels {
         for word in 0..<fullWords {
             source.prefetchAhead(start + word * 64)
             packWord(source, from: start + word * 64, valid: 64, index: firstWord + word, into: words + word,
-                     policy: policy, randomKey: randomKey, &probe)
+                     policy: policy, randomKey: randomKey, ternaryPlaneStride: ternaryPlaneStride, &probe)
         }
         // A partial word, then pure padding: lanes past the source's end are zeros.
         let end = min(coordinates.upperBound, source.count)
         for word in fullWords..<wordCount {
             let wordStart = start + word * 64
             packWord(source, from: wordStart, valid: max(0, end - wordStart), index: firstWord + word, into: words + word,
-                     policy: policy, randomKey: randomKey, &probe)
+                     policy: policy, randomKey: randomKey, ternaryPlaneStride: ternaryPlaneStride, &probe)
         }
     }
 
     /// Packs the 64 coordinates from `offset`, of which the first `valid` are real, into
-    /// `word`; `index` is the word's index in the whole vector, for the coin flips.
+    /// `word` (and, ternary, `word[ternaryPlaneStride]`); `index` is the word's index in the
+    /// whole vector, for the coin flips.
     @inlinable @inline(__always)
     static func packWord<Source: SignSource, Probe: ValueProbe>(_ source: Source, from offset: Int, valid: Int, index: Int,
                                                                  into word: UnsafeMutablePointer<UInt64>, policy: ZeroSignPolicy,
-                                                                 randomKey: UInt64, _ probe: inout Probe) {
+                                                                 randomKey: UInt64, ternaryPlaneStride: Int, _ probe: inout Probe) {
         // One pass: the sign bits and the lanes without a sign (±0, NaN), each a move-mask.
         // Most words have no signless lane and take the first branch.
         var negative: UInt64 = 0, signless: UInt64 = 0
@@ -75,7 +85,10 @@ enum SignKernels {
             negative |= UInt64(dlion_negative_bits16(values)) << UInt64(quarter * 16)
             signless |= UInt64(dlion_signless_bits16(values)) << UInt64(quarter * 16)
         }
-        if signless == 0 {
+        if ternaryPlaneStride > 0 {
+            word.pointee = ~negative & ~signless
+            word[ternaryPlaneStride] = ~negative | signless
+        } else if signless == 0 {
             word.pointee = ~negative
         } else {
             switch policy {
@@ -147,16 +160,32 @@ enum SignKernels {
             let total = SIMD16<Float>(repeating: Float(ranks))
             for word in words {
                 for quarter in 0..<4 {
-                    var count = SIMD16<Int32>(repeating: 0)
-                    for plane in 0..<planeCount {
-                        let set = SignBits.lanesSet(planes.word(plane: plane, word: word) >> UInt64(quarter * 16))
-                        count &+= set & SIMD16(repeating: Int32(1) << Int32(plane))
-                    }
-                    let votes = SIMD16<Float>(count)
+                    let votes = SIMD16<Float>(countLanes(planes, planeCount: planeCount, word: word, quarter: quarter))
                     store(word, quarter, (votes + votes - total) / total)
                 }
             }
+        case .ternaryCount(let planeCount, let ranks):
+            let total = SIMD16<Float>(repeating: Float(ranks))
+            for word in words {
+                for quarter in 0..<4 {
+                    let count = SIMD16<Float>(countLanes(planes, planeCount: planeCount, word: word, quarter: quarter))
+                    store(word, quarter, (count - total) / total)
+                }
+            }
         }
+    }
+}
+
+extension SignKernels {
+    /// The counts held in `planeCount` planes for quarter `quarter` (16 coordinates) of `word`.
+    @inlinable @inline(__always)
+    static func countLanes<Planes: PlaneReader>(_ planes: Planes, planeCount: Int, word: Int, quarter: Int) -> SIMD16<Int32> {
+        var count = SIMD16<Int32>(repeating: 0)
+        for plane in 0..<planeCount {
+            let set = SignBits.lanesSet(planes.word(plane: plane, word: word) >> UInt64(quarter * 16))
+            count &+= set & SIMD16(repeating: Int32(1) << Int32(plane))
+        }
+        return count
     }
 }
 

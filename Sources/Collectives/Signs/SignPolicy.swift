@@ -32,9 +32,19 @@ public enum SignReduction: Sendable, Equatable, CustomStringConvertible {
     case majorityVote(TiePolicy)
     /// (1/N)·Σδ: the count of +1 votes comes back, ⌈log2(N+1)⌉ bits per coordinate.
     case average
+    /// (1/N)·Σ sign(x) with sign(0) = 0, exactly: each coordinate goes out as two bits
+    /// (positive; not negative), the owner counts both over the N ranks, c = P + (N − M) =
+    /// Σ sign + N ∈ [0, 2N], and c comes back in ⌈log2(2N+1)⌉ bits. TernGrad's sum of
+    /// ternary codes travels this way. The ``ZeroSignPolicy`` does not apply: ±0 and NaN
+    /// are 0.
+    case ternaryAverage
 
     /// Majority vote with the default unbiased tie-break.
     public static let majorityVote = SignReduction.majorityVote(.randomTieBreak)
+
+    /// The number of bit planes each coordinate's input needs on the way out: 2 for
+    /// ``ternaryAverage``, else 1.
+    public var inputPlanes: Int { self == .ternaryAverage ? 2 : 1 }
 
     /// The number of bit planes each coordinate's result needs on the way back.
     public func resultPlanes(ranks: Int) -> Int {
@@ -42,6 +52,7 @@ public enum SignReduction: Sendable, Equatable, CustomStringConvertible {
         case .majorityVote(.randomTieBreak): return 1
         case .majorityVote(.zero): return ranks % 2 == 0 ? 2 : 1
         case .average: return countPlanes(ranks: ranks)
+        case .ternaryAverage: return countPlanes(ranks: 2 * ranks)
         }
     }
 
@@ -53,6 +64,7 @@ public enum SignReduction: Sendable, Equatable, CustomStringConvertible {
         case .majorityVote(.randomTieBreak): return 1
         case .majorityVote(.zero): return 2
         case .average: return 3
+        case .ternaryAverage: return 4
         }
     }
 
@@ -61,6 +73,7 @@ public enum SignReduction: Sendable, Equatable, CustomStringConvertible {
         case .majorityVote(.randomTieBreak): return "majority vote (random tie-break)"
         case .majorityVote(.zero): return "majority vote (ties zero)"
         case .average: return "average"
+        case .ternaryAverage: return "ternary average"
         }
     }
 }

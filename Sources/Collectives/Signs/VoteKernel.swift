@@ -10,13 +10,16 @@ enum VoteKernel {
     /// Words per block: the counter planes and carries of a block stay in L1.
     static let blockWords = 128
 
-    /// Votes `chunkWords` words. Row r (rank r's bits for this chunk) starts at
-    /// `rows + r * chunkWords`. Writes `reduction.resultPlanes(ranks:)` planes of
-    /// `chunkWords` words each to `result`, plane p at `result + p * chunkWords`.
-    /// `tieKey` and `firstWord` (the chunk's first word in the whole vector) seed tie-breaks.
+    /// Votes `chunkWords` words. Row r (rank r's bits for this chunk; with a ternary input,
+    /// rank r/2's plane r%2) starts at `rows + r * chunkWords`. Writes
+    /// `reduction.resultPlanes(ranks:)` planes of `chunkWords` words each to `result`, plane p
+    /// at `result + p * chunkWords`. `tieKey` and `firstWord` (the chunk's first word in the
+    /// whole vector) seed tie-breaks.
     static func vote(rows: UnsafePointer<UInt64>, ranks: Int, chunkWords: Int, reduction: SignReduction,
                      tieKey: UInt64, firstWord: Int, into result: UnsafeMutablePointer<UInt64>) {
-        let planes = reduction.countPlanes(ranks: ranks)
+        // A ternary input's two rows per rank, positive and not negative, count to Σ sign + N.
+        let rowCount = ranks * reduction.inputPlanes
+        let planes = reduction.countPlanes(ranks: rowCount)
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (planes + 3) * blockWords) { scratch in
             let counter = scratch.baseAddress!
             let carry = counter + planes * blockWords
@@ -24,7 +27,7 @@ enum VoteKernel {
             let equal = above + blockWords
             for blockStart in stride(from: 0, to: chunkWords, by: blockWords) {
                 let width = min(blockWords, chunkWords - blockStart)
-                count(rows: rows + blockStart, ranks: ranks, rowStride: chunkWords, width: width,
+                count(rows: rows + blockStart, rowCount: rowCount, rowStride: chunkWords, width: width,
                       planes: planes, counter: counter, carry: carry)
                 let output = result + blockStart
                 switch reduction {
@@ -40,7 +43,7 @@ enum VoteKernel {
                     } else {
                         for word in 0..<width { output[chunkWords + word] = ~equal[word] }
                     }
-                case .average:
+                case .average, .ternaryAverage:
                     for plane in 0..<planes {
                         (result + plane * chunkWords + blockStart).update(from: counter + plane * blockWords, count: width)
                     }
@@ -51,10 +54,10 @@ enum VoteKernel {
 
     /// Adds the rows' bits for `width` words into `planes` zeroed counter planes.
     @inline(__always)
-    private static func count(rows: UnsafePointer<UInt64>, ranks: Int, rowStride: Int, width: Int, planes: Int,
+    private static func count(rows: UnsafePointer<UInt64>, rowCount: Int, rowStride: Int, width: Int, planes: Int,
                               counter: UnsafeMutablePointer<UInt64>, carry: UnsafeMutablePointer<UInt64>) {
         counter.update(repeating: 0, count: planes * blockWords)
-        for row in 0..<ranks {
+        for row in 0..<rowCount {
             carry.update(from: rows + row * rowStride, count: width)
             for plane in 0..<planes {
                 let bits = counter + plane * blockWords

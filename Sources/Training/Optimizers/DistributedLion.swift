@@ -40,6 +40,7 @@ public final class DistributedLion: DistributedOptimizer {
         self.signs = SignAllreduce(communicator: communicator, reduction: reduction, zeroPolicy: zeroPolicy, seed: seed)
         switch reduction {
         case .average: name = "dlion-avg"
+        case .ternaryAverage: name = "dlion-avg-ternary"
         case .majorityVote: name = "dlion-mavo"
         }
     }
