@@ -29,6 +29,13 @@ expect "every optimizer runs" zero "dgc on 2 rank(s)" \
     bash -c "for o in dlion-avg global-lion global-adamw local-adamw terngrad dgc; do ci/mpirun -np 2 $train --synthetic --steps 10 --optimizer \$o || exit 1; done"
 expect "local adamw logs its synchronizations" zero '"event":"sync"' \
     bash -c "ci/mpirun -np 2 $train --synthetic --steps 40 --optimizer local-adamw --metrics $work/sync.jsonl >/dev/null && cat $work/sync.jsonl"
+expect "terngrad's two exchanges give the same run, the reduce-scatter in fewer bytes" zero "terngrad exchanges agree" \
+    ci/terngrad-exchange-check.sh 3
+expect "terngrad without clipping runs" zero "test accuracy" ci/mpirun -np 2 $train --synthetic --steps 10 --optimizer terngrad --terngrad-clip 0
+expect "terngrad flags with another optimizer" nonzero "--terngrad-exchange and --terngrad-clip apply to --optimizer terngrad only" \
+    ci/mpirun -np 2 $train --optimizer dgc --terngrad-clip 3
+expect "negative terngrad clip" nonzero "--terngrad-clip must be a number of standard deviations ≥ 0" \
+    ci/mpirun -np 2 $train --optimizer terngrad --terngrad-clip=-1
 expect "H_base below 1" nonzero "--h-base must be at least 1" ci/mpirun -np 2 $train --optimizer local-adamw --h-base 0
 expect "QSR alpha not positive" nonzero "--qsr-alpha must be a positive number" ci/mpirun -np 2 $train --optimizer local-adamw --qsr-alpha 0
 expect "top-k ratio outside (0, 1]" nonzero "--topk-ratio must be in (0, 1]" ci/mpirun -np 2 $train --optimizer dgc --topk-ratio 1.5

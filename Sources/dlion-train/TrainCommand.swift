@@ -34,6 +34,8 @@ enum OptimizerChoice: String, ExpressibleByArgument, CaseIterable {
     var isSingleProcess: Bool { self == .lion || self == .adamw }
 }
 
+extension TernGrad.Exchange: ExpressibleByArgument {}
+
 /// Local AdamW's rule for the length of a round.
 enum SyncRuleChoice: String, ExpressibleByArgument, CaseIterable {
     case qsr, linear, constant
@@ -180,6 +182,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "DGC: steps over which the sent fraction falls from 25 % to --topk-ratio (default: one epoch).")
     var dgcWarmupSteps: Int?
 
+    @Option(help: "TernGrad: how the 2-bit codes travel: reduce-scatter (their sum, in the sign allreduce's shape: (N−1)/N·(2 + ⌈log2(2N+1)⌉) bits a parameter) or allgather (every rank's codes to every rank: (N−1)·2 bits). Default: reduce-scatter.")
+    var terngradExchange: TernGrad.Exchange?
+
+    @Option(help: "TernGrad: clip each tensor's gradient to ± this many of its standard deviations before ternarizing; 0 turns clipping off. Default: the paper's 2.5.")
+    var terngradClip: Float?
+
     @Option(help: "Linear warm-up steps before the cosine decay.")
     var warmupSteps = 100
 
@@ -258,6 +266,12 @@ struct TrainCommand: ParsableCommand {
         if let qsrAlpha, !(qsrAlpha > 0 && qsrAlpha.isFinite) { throw ValidationError("--qsr-alpha must be a positive number (got \(qsrAlpha))") }
         guard topkRatio > 0 && topkRatio <= 1 else { throw ValidationError("--topk-ratio must be in (0, 1] (got \(topkRatio))") }
         if let dgcWarmupSteps, dgcWarmupSteps < 0 { throw ValidationError("--dgc-warmup-steps must be ≥ 0") }
+        if let terngradClip, !(terngradClip >= 0 && terngradClip.isFinite) {
+            throw ValidationError("--terngrad-clip must be a number of standard deviations ≥ 0 (got \(terngradClip))")
+        }
+        guard (terngradExchange == nil && terngradClip == nil) || optimizer == .terngrad else {
+            throw ValidationError("--terngrad-exchange and --terngrad-clip apply to --optimizer terngrad only (got \(optimizer.rawValue))")
+        }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir, the directory to resume from") }
         guard checkpointEvery >= 0, keepCheckpoints >= 1 else { throw ValidationError("--checkpoint-every must be ≥ 0 and --keep-checkpoints ≥ 1") }
         guard checkpointMinutes >= 0 && checkpointMinutes.isFinite else { throw ValidationError("--checkpoint-minutes must be a number of minutes ≥ 0") }
@@ -281,6 +295,7 @@ struct TrainCommand: ParsableCommand {
          ("--beta2", beta2.map { "\($0)" } ?? "default"), ("--sync-rule", syncRule.rawValue), ("--tie-policy", tiePolicy.rawValue), ("--zero-sign", zeroSign.rawValue), ("--h-base", "\(hBase)"),
          ("--qsr-alpha", qsrAlpha.map { "\($0)" } ?? "default"), ("--average-moments", "\(averageMoments)"),
          ("--topk-ratio", "\(topkRatio)"), ("--dgc-warmup-steps", dgcWarmupSteps.map(String.init) ?? "default"),
+         ("--terngrad-exchange", terngradExchange?.rawValue ?? "default"), ("--terngrad-clip", terngradClip.map { "\($0)" } ?? "default"),
          ("--warmup-steps", "\(warmupSteps)"), ("--schedule", schedule.rawValue), ("--seed", "\(seed)"),
          ("--synthetic", "\(synthetic)"), ("--eval-interval", "\(evalInterval)"), ("--log-interval", "\(logInterval)"),
          ("--profile", "\(profile)")]

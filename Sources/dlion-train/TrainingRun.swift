@@ -189,8 +189,10 @@ struct OptimizerFactory {
                                   hyperparameters: adamw, averageMoments: options.averageMoments)
         case .terngrad:
             let tensors = slots.map { $0.offset ..< $0.offset + $0.count }
-            return try CompressedGradientAdamW(count: count, communicator: communicator,
-                                               compressor: TernGrad(tensors: tensors, seed: options.seed, rank: rank), hyperparameters: adamw)
+            let clip = options.terngradClip ?? 2.5
+            let compressor = try TernGrad(tensors: tensors, seed: options.seed, rank: rank, clipSigmas: clip > 0 ? clip : nil,
+                                          exchange: options.terngradExchange ?? .reduceScatter)
+            return try CompressedGradientAdamW(count: count, communicator: communicator, compressor: compressor, hyperparameters: adamw)
         case .dgc:
             let compressor = try DGC(count: count, ratio: options.topkRatio, warmupSteps: options.dgcWarmupSteps ?? stepsPerEpoch)
             return try CompressedGradientAdamW(count: count, communicator: communicator, compressor: compressor, hyperparameters: adamw)

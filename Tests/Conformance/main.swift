@@ -33,6 +33,7 @@ do {
     SignAllreduceChecks(harness: harness).runAll()
     CompressedAllgatherChecks(harness: harness).runAll()
     TrainingChecks(harness: harness).runAll()
+    TernGradChecks(harness: harness).runAll()
     ThreadedAttentionChecks(harness: harness).runAll()
 
     let allPassed = try harness.finish()

@@ -4,7 +4,8 @@ import Glibc
 import Collectives
 
 /// Replaces each rank's gradient by the mean over ranks of everyone's compressed gradient:
-/// compress, exchange with a compressed allgather, decode and average.
+/// compress, exchange (``TernGrad``'s reduce-scatter of code sums or allgather of codes,
+/// ``DGC``'s sparse allgather), decode and average.
 public protocol GradientCompressor: AnyObject {
     /// A short name for logs.
     var name: String { get }
@@ -52,90 +53,6 @@ public final class CompressedGradientAdamW: DistributedOptimizer {
         try compressor.exchange(gradients, step: steps, communicator: communicator)
         steps += 1
         return try local.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
-    }
-}
-
-/// TernGrad (Wen et al. 2017): per tensor, s = max|g|, and each coordinate becomes
-/// s·sign(g)·b with b ~ Bernoulli(|g|/s), unbiased. Sent as 2-bit codes (plane 0: +1,
-/// plane 1: −1) plus one float per tensor, with a compressed allgather; every rank decodes
-/// all N and averages. Choices: no gradient clipping (the paper's optional 2.5σ clip), one
-/// scale per arena tensor (weight or bias), coins from a seeded per-rank generator.
-public final class TernGrad: GradientCompressor {
-    public let name = "terngrad"
-    /// The tensors, as ranges of the flat gradient; each gets its own scale.
-    public let tensors: [Range<Int>]
-    private var random: SplitMix64
-
-    /// TernGrad over a gradient split into `tensors`; `seed` and `rank` seed the coins.
-    public init(tensors: [Range<Int>], seed: UInt64, rank: Int) {
-        self.tensors = tensors
-        self.random = SplitMix64(seed: seed ^ (UInt64(rank + 1) &* 0x9E37_79B9_7F4A_7C15))
-    }
-
-    /// The coin generator's position; no buffers.
-    public var state: OptimizerState { OptimizerState(scalars: ["random_state": Int(truncatingIfNeeded: random.state)]) }
-
-    public func restore(scalars: [String: Int]) throws {
-        random.state = UInt64(truncatingIfNeeded: try OptimizerState.scalar("random_state", in: scalars))
-    }
-
-    public func exchange(_ gradient: UnsafeMutableBufferPointer<Float>, step: Int, communicator: Communicator) throws {
-        let count = gradient.count
-        var codes = PackedCodes(count: count, bitsPerCode: 2)
-        let plane = codes.wordsPerPlane
-        var scales = [Float](repeating: 0, count: tensors.count)
-        for (t, range) in tensors.enumerated() {
-            var largest: Float = 0
-            for index in range { largest = max(largest, abs(gradient[index])) }
-            scales[t] = largest
-            guard largest > 0 else { continue }
-            let inverse = 1 / largest
-            codes.words.withUnsafeMutableBufferPointer { words in
-                for index in range {
-                    let g = gradient[index]
-                    // b = 1 with probability |g|/s.
-                    guard Float(random.next() >> 40) * 0x1p-24 < abs(g) * inverse else { continue }
-                    words[(g > 0 ? 0 : plane) + index >> 6] |= 1 << UInt64(index & 63)
-                }
-            }
-        }
-        let everyone = try communicator.allgather(codes)
-        let everyScale = try communicator.allgather(scales)
-        guard let base = gradient.baseAddress else { return }
-        base.update(repeating: 0, count: count)
-        let share = 1 / Float(communicator.size)
-        for (rank, codes) in everyone.enumerated() {
-            codes.words.withUnsafeBufferPointer { words in
-                for (t, range) in tensors.enumerated() {
-                    let value = everyScale[rank * tensors.count + t] * share
-                    guard value > 0 else { continue }
-                    accumulateTernary(words: words, plane: plane, range: range, value: value, into: base)
-                }
-            }
-        }
-    }
-}
-
-/// Adds +value where plane 0 is set and −value where plane 1 is set, for `range`, 16 lanes
-/// at a time.
-private func accumulateTernary(words: UnsafeBufferPointer<UInt64>, plane: Int, range: Range<Int>, value: Float,
-                               into output: UnsafeMutablePointer<Float>) {
-    let weights = SIMD16<Int32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
-    let plus = SIMD16<Int32>(repeating: Int32(bitPattern: value.bitPattern))
-    let minus = SIMD16<Int32>(repeating: Int32(bitPattern: (-value).bitPattern))
-    /// The 16 bits of `planeStart`'s plane starting at coordinate `index`.
-    func bits(_ planeStart: Int, _ index: Int) -> Int32 {
-        let word = index >> 6, shift = UInt64(index & 63)
-        var value = words[planeStart + word] >> shift
-        if shift > 48 && word + 1 < plane { value |= words[planeStart + word + 1] << (64 - shift) }
-        return Int32(truncatingIfNeeded: value & 0xFFFF)
-    }
-    for start in stride(from: range.lowerBound, to: range.upperBound, by: 16) {
-        let valid = min(16, range.upperBound - start)
-        let positive = (0 &- (SIMD16(repeating: bits(0, start)) & weights)) &>> 31
-        let negative = (0 &- (SIMD16(repeating: bits(plane, start)) & weights)) &>> 31
-        let decoded = unsafeBitCast((positive & plus) | (negative & minus), to: SIMD16<Float>.self)
-        FloatLanes.store(FloatLanes.load(output + start, valid) + decoded, output + start, valid)
     }
 }
 
