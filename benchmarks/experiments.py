@@ -33,6 +33,7 @@ METHODS = [
     ("Local AdamW, H ∝ 1/η", ["--optimizer", "local-adamw", "--sync-rule", "linear"]),
     ("Local AdamW, QSR", ["--optimizer", "local-adamw", "--sync-rule", "qsr"]),
     ("TernGrad", ["--optimizer", "terngrad"]),
+    ("GradDrop", ["--optimizer", "graddrop"]),
     ("DGC", ["--optimizer", "dgc"]),
 ]
 
@@ -101,7 +102,7 @@ def claims(table, ranks_list):
                      f"{glion['accuracy']:.2f} %, Global AdamW {gadam['accuracy']:.2f} % (gap to the better {gap:.2f} points); "
                      f"{ratio:.1f}× fewer bytes.")
         better = []
-        for other in ["TernGrad", "DGC"]:
+        for other in ["TernGrad", "GradDrop", "DGC"]:
             o = row[other]
             # A better trade-off: at least as accurate with fewer bits, or more accurate with no more bits.
             dominates = (mavo["accuracy"] >= o["accuracy"] and mavo["up"] <= o["up"]) or \
@@ -109,7 +110,7 @@ def claims(table, ranks_list):
             better.append((other, dominates, o))
         verdict = "holds" if all(d for _, d, _ in better) else "does not hold"
         detail = "; ".join(f"{name} {o['accuracy']:.2f} % at {o['up']:.2f} bits" for name, _, o in better)
-        lines.append(f"- **{ranks} ranks — D-Lion gives a better accuracy-per-bit trade-off than TernGrad and DGC:** {verdict}. "
+        lines.append(f"- **{ranks} ranks — D-Lion gives a better accuracy-per-bit trade-off than TernGrad, GradDrop and DGC:** {verdict}. "
                      f"D-Lion {mavo['accuracy']:.2f} % at {mavo['up']:.2f} bits sent per parameter per step; {detail}.")
         qsr, constant = row["Local AdamW, QSR"], row["Local AdamW, H = 4"]
         noise = max(0.3, 2 * max(qsr["spread"], gadam["spread"]))

@@ -26,7 +26,7 @@ assert all(0 <= a["seconds"] <= b["seconds"] <= summary["wall_seconds"] and 0 < 
 print("ok")
 PY
 expect "every optimizer runs" zero "dgc on 2 rank(s)" \
-    bash -c "for o in dlion-avg global-lion global-adamw local-adamw terngrad dgc; do ci/mpirun -np 2 $train --synthetic --steps 10 --optimizer \$o || exit 1; done"
+    bash -c "for o in dlion-avg global-lion global-adamw local-adamw terngrad graddrop dgc; do ci/mpirun -np 2 $train --synthetic --steps 10 --optimizer \$o || exit 1; done"
 expect "local adamw logs its synchronizations" zero '"event":"sync"' \
     bash -c "ci/mpirun -np 2 $train --synthetic --steps 40 --optimizer local-adamw --metrics $work/sync.jsonl >/dev/null && cat $work/sync.jsonl"
 expect "terngrad's two exchanges give the same run, the reduce-scatter in fewer bytes" zero "terngrad exchanges agree" \
@@ -39,6 +39,19 @@ expect "negative terngrad clip" nonzero "--terngrad-clip must be a number of sta
 expect "H_base below 1" nonzero "--h-base must be at least 1" ci/mpirun -np 2 $train --optimizer local-adamw --h-base 0
 expect "QSR alpha not positive" nonzero "--qsr-alpha must be a positive number" ci/mpirun -np 2 $train --optimizer local-adamw --qsr-alpha 0
 expect "top-k ratio outside (0, 1]" nonzero "--topk-ratio must be in (0, 1]" ci/mpirun -np 2 $train --optimizer dgc --topk-ratio 1.5
+expect "top-k ratio with a dense optimizer" nonzero "--topk-ratio applies to --optimizer dgc or graddrop only" \
+    ci/mpirun -np 2 $train --optimizer terngrad --topk-ratio 0.01
+expect "DGC clipping norm not positive" nonzero "--dgc-clip-norm must be a positive number" ci/mpirun -np 2 $train --optimizer dgc --dgc-clip-norm 0
+expect "DGC flags with another optimizer" nonzero "--dgc-warmup-steps and --dgc-clip-norm apply to --optimizer dgc only" \
+    ci/mpirun -np 2 $train --optimizer graddrop --dgc-warmup-steps 10
+expect "DGC reports its warm-up and steady traffic apart" zero "then" bash -c "
+    ci/mpirun -np 2 $train --synthetic --steps 30 --optimizer dgc --dgc-warmup-steps 8 --dgc-clip-norm 1 --metrics $work/dgc.jsonl | grep 'DGC traffic' &&
+    python3 -c '
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1]) if \"summary\" in l][-1]
+assert s[\"dgc_steady_steps\"] == 22 and 0 < s[\"dgc_steady_bytes_sent_per_rank\"] < s[\"dgc_warmup_bytes_sent_per_rank\"], s
+assert s[\"dgc_warmup_bytes_sent_per_rank\"] + s[\"dgc_steady_bytes_sent_per_rank\"] <= s[\"bytes_sent_per_rank\"], s
+' $work/dgc.jsonl"
 expect "idle OpenBLAS workers sleep" zero "(OPENBLAS_THREAD_TIMEOUT=4)" \
     env -u OPENBLAS_THREAD_TIMEOUT ci/mpirun -np 1 $train --synthetic --steps 2
 expect "a timeout the user set wins" zero "(OPENBLAS_THREAD_TIMEOUT=30)" \
@@ -91,7 +104,7 @@ expect "a stopped rank ends the job through the watchdog" zero "fault handled wi
 expect "the watchdog says which step it waits in" zero "no step completed in 5 s; this rank is waiting in step" \
     bash -c "fault STOP 30 --stall-timeout 5"
 # Checkpoints: a stopped and resumed run ends exactly as the uninterrupted one.
-for optimizer in dlion-mavo dlion-avg global-lion global-adamw local-adamw terngrad dgc; do
+for optimizer in dlion-mavo dlion-avg global-lion global-adamw local-adamw terngrad graddrop dgc; do
     expect "resume is exact: $optimizer at 2 ranks" zero "resume exact: $optimizer at 2 rank(s)" ci/resume-check.sh 2 "$optimizer"
 done
 expect "resume is exact: dlion-mavo at 4 ranks" zero "resume exact: dlion-mavo at 4 rank(s)" ci/resume-check.sh 4 dlion-mavo

@@ -12,12 +12,15 @@ final class RunObserver: TrainingObserver {
     /// loss in nats and bits per character, and its speed given in tokens per second. Nil for
     /// a classifier (test accuracy, examples per second).
     let tokensPerExample: Int?
+    /// DGC, to give its warm-up's traffic apart from the steady state's; nil for the others.
+    let dgc: DGC?
 
-    init(reporter: Reporter, profile: Bool, tokensPerExample: Int?, synchronizationRule: SynchronizationRule?) {
+    init(reporter: Reporter, profile: Bool, tokensPerExample: Int?, synchronizationRule: SynchronizationRule?, dgc: DGC?) {
         self.reporter = reporter
         self.profile = profile
         self.tokensPerExample = tokensPerExample
         self.synchronizationRule = synchronizationRule
+        self.dgc = dgc
     }
 
     func observe(_ event: TrainingEvent) throws {
@@ -81,7 +84,18 @@ final class RunObserver: TrainingObserver {
               wall time        \(durationText(wall))   (\(speedText(summary.samplesPerSecond)))
               sent per rank    \(bytesText(sent))   (fp32 gradient allreduce: \(bytesText(fp32))\(sent > 0 ? ", \(fixed(ratio, 1))× more" : ""))
             """)
+        let steadyBits = dgc.map { 8 * Double($0.steadyBytesSent) / Double(max(1, $0.steadySteps) * summary.parameters) }
+        if let dgc, let steadyBits {
+            reporter.say("  DGC traffic      warm-up \(bytesText(dgc.warmUpBytesSent)) in \(min(dgc.sparsity.steps, summary.steps)) steps, "
+                         + "then \(bytesText(dgc.steadyBytesSent)) in \(dgc.steadySteps) (\(fixed(steadyBits, 3)) bits per parameter per step); "
+                         + "\(dgc.clippedSteps) steps clipped")
+        }
         if profile { reporter.say(profileText(summary)) }
+        let dgcFields: [(String, JSONValue)] = dgc.map { dgc in
+            [("dgc_warmup_bytes_sent_per_rank", .int(dgc.warmUpBytesSent)), ("dgc_steady_bytes_sent_per_rank", .int(dgc.steadyBytesSent)),
+             ("dgc_steady_steps", .int(dgc.steadySteps)), ("dgc_steady_bits_per_parameter_step", .double(steadyBits ?? 0)),
+             ("dgc_clipped_steps", .int(dgc.clippedSteps))]
+        } ?? []
         let times = summary.times
         try reporter.record([("event", .string("summary")), ("optimizer", .string(summary.optimizer)), ("ranks", .int(summary.ranks)),
                          ("test_accuracy", .double(summary.evaluation.accuracy)), ("test_loss", .double(summary.evaluation.loss)),
@@ -93,7 +107,7 @@ final class RunObserver: TrainingObserver {
                          ("fp32_allreduce_bytes_per_rank", .int(fp32)),
                          ("gemm_seconds", .double(times.gemm)), ("forward_backward_seconds", .double(times.forwardBackward)),
                          ("optimizer_seconds", .double(times.optimizer)), ("communication_seconds", .double(times.communication)),
-                         ("data_seconds", .double(times.data))])
+                         ("data_seconds", .double(times.data))] + dgcFields)
         try reporter.close()
     }
 

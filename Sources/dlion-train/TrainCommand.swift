@@ -10,27 +10,34 @@ enum OptimizerChoice: String, ExpressibleByArgument, CaseIterable {
     case globalAdamw = "global-adamw"
     case localAdamw = "local-adamw"
     case terngrad
+    case graddrop
     case dgc
     case lion
     case adamw
 
-    /// The default peak learning rate: Lion wants 3–10× less than AdamW.
+    /// The default peak learning rate: Lion wants 3–10× less than AdamW; DGC is momentum SGD.
     var defaultLearningRate: Float {
         switch self {
         case .dlionMavo, .dlionAvg, .globalLion, .lion: return 3e-4
-        case .globalAdamw, .adamw, .localAdamw, .terngrad, .dgc: return 1e-3
+        case .globalAdamw, .adamw, .localAdamw, .terngrad, .graddrop: return 1e-3
+        case .dgc: return 0.1
         }
     }
 
-    /// The default decoupled weight decay: Lion wants 3–10× more than AdamW.
+    /// The default weight decay: Lion wants 3–10× more than AdamW; DGC's momentum SGD takes
+    /// the paper's 1e-4 (at 100× AdamW's learning rate, the same ηλ).
     var defaultWeightDecay: Float {
         switch self {
         case .dlionMavo, .dlionAvg, .globalLion, .lion: return 0.1
-        case .globalAdamw, .adamw, .localAdamw, .terngrad, .dgc: return 0.01
+        case .globalAdamw, .adamw, .localAdamw, .terngrad, .graddrop: return 0.01
+        case .dgc: return 1e-4
         }
     }
 
-    var isLion: Bool { ![.globalAdamw, .adamw, .localAdamw, .terngrad, .dgc].contains(self) }
+    /// The default fraction of coordinates a sparse method sends each step: DGC's 0.1 %,
+    /// gradient dropping's 1 % (its paper drops 99 %).
+    var defaultTopKRatio: Float { self == .graddrop ? 0.01 : 0.001 }
+
     var isSingleProcess: Bool { self == .lion || self == .adamw }
 }
 
@@ -152,7 +159,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Decoupled weight decay λ (default 0.1 for the Lion family, 0.01 for AdamW).")
     var weightDecay: Float?
 
-    @Option(help: "β1 (default 0.9).")
+    @Option(help: "β1 of Lion and AdamW, and DGC's momentum μ (default 0.9).")
     var beta1: Float = 0.9
 
     @Option(help: "β2 (default 0.99 for the Lion family, 0.999 for AdamW).")
@@ -176,11 +183,14 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Local AdamW: average the moments m and v at synchronizations too (default: they stay local).")
     var averageMoments = false
 
-    @Option(help: "DGC: the fraction of coordinates sent each step once warmed up, in (0, 1].")
-    var topkRatio: Float = 0.001
+    @Option(help: "DGC and GradDrop: the fraction of coordinates sent each step (DGC: once warmed up), in (0, 1]. Default: 0.001 for DGC, 0.01 for GradDrop.")
+    var topkRatio: Float?
 
-    @Option(help: "DGC: steps over which the sent fraction falls from 25 % to --topk-ratio (default: one epoch).")
+    @Option(help: "DGC: the steps of the four warm-up stages, in which the sent fraction falls 25 %, 6.25 %, 1.56 %, 0.39 %, then --topk-ratio (default: four epochs, the paper's).")
     var dgcWarmupSteps: Int?
+
+    @Option(help: "DGC: the global L2 norm of the local gradient clipping; each rank clips its gradient to this / √N. Default: none.")
+    var dgcClipNorm: Float?
 
     @Option(help: "TernGrad: how the 2-bit codes travel: reduce-scatter (their sum, in the sign allreduce's shape: (N−1)/N·(2 + ⌈log2(2N+1)⌉) bits a parameter) or allgather (every rank's codes to every rank: (N−1)·2 bits). Default: reduce-scatter.")
     var terngradExchange: TernGrad.Exchange?
@@ -264,8 +274,17 @@ struct TrainCommand: ParsableCommand {
         guard evalInterval >= 0, logInterval > 0 else { throw ValidationError("--eval-interval must be ≥ 0 and --log-interval ≥ 1") }
         guard hBase >= 1 else { throw ValidationError("--h-base must be at least 1 (got \(hBase))") }
         if let qsrAlpha, !(qsrAlpha > 0 && qsrAlpha.isFinite) { throw ValidationError("--qsr-alpha must be a positive number (got \(qsrAlpha))") }
-        guard topkRatio > 0 && topkRatio <= 1 else { throw ValidationError("--topk-ratio must be in (0, 1] (got \(topkRatio))") }
+        if let topkRatio {
+            guard topkRatio > 0 && topkRatio <= 1 else { throw ValidationError("--topk-ratio must be in (0, 1] (got \(topkRatio))") }
+            guard optimizer == .dgc || optimizer == .graddrop else {
+                throw ValidationError("--topk-ratio applies to --optimizer dgc or graddrop only (got \(optimizer.rawValue))")
+            }
+        }
         if let dgcWarmupSteps, dgcWarmupSteps < 0 { throw ValidationError("--dgc-warmup-steps must be ≥ 0") }
+        if let dgcClipNorm, !(dgcClipNorm > 0 && dgcClipNorm.isFinite) { throw ValidationError("--dgc-clip-norm must be a positive number (got \(dgcClipNorm))") }
+        guard (dgcWarmupSteps == nil && dgcClipNorm == nil) || optimizer == .dgc else {
+            throw ValidationError("--dgc-warmup-steps and --dgc-clip-norm apply to --optimizer dgc only (got \(optimizer.rawValue))")
+        }
         if let terngradClip, !(terngradClip >= 0 && terngradClip.isFinite) {
             throw ValidationError("--terngrad-clip must be a number of standard deviations ≥ 0 (got \(terngradClip))")
         }
@@ -294,7 +313,8 @@ struct TrainCommand: ParsableCommand {
          ("--weight-decay", weightDecay.map { "\($0)" } ?? "default"), ("--beta1", "\(beta1)"),
          ("--beta2", beta2.map { "\($0)" } ?? "default"), ("--sync-rule", syncRule.rawValue), ("--tie-policy", tiePolicy.rawValue), ("--zero-sign", zeroSign.rawValue), ("--h-base", "\(hBase)"),
          ("--qsr-alpha", qsrAlpha.map { "\($0)" } ?? "default"), ("--average-moments", "\(averageMoments)"),
-         ("--topk-ratio", "\(topkRatio)"), ("--dgc-warmup-steps", dgcWarmupSteps.map(String.init) ?? "default"),
+         ("--topk-ratio", topkRatio.map { "\($0)" } ?? "default"), ("--dgc-warmup-steps", dgcWarmupSteps.map(String.init) ?? "default"),
+         ("--dgc-clip-norm", dgcClipNorm.map { "\($0)" } ?? "default"),
          ("--terngrad-exchange", terngradExchange?.rawValue ?? "default"), ("--terngrad-clip", terngradClip.map { "\($0)" } ?? "default"),
          ("--warmup-steps", "\(warmupSteps)"), ("--schedule", schedule.rawValue), ("--seed", "\(seed)"),
          ("--synthetic", "\(synthetic)"), ("--eval-interval", "\(evalInterval)"), ("--log-interval", "\(logInterval)"),

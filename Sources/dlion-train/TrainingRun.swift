@@ -144,7 +144,7 @@ final class TrainingRun {
         }
         if let reporter {
             trainer.observers.append(RunObserver(reporter: reporter, profile: options.profile, tokensPerExample: options.model == .gpt ? options.context : nil,
-                                                 synchronizationRule: (optimizer as? LocalAdamW)?.rule))
+                                                 synchronizationRule: (optimizer as? LocalAdamW)?.rule, dgc: optimizer as? DGC))
         }
         try trainer.run(from: position)
     }
@@ -193,9 +193,14 @@ struct OptimizerFactory {
             let compressor = try TernGrad(tensors: tensors, seed: options.seed, rank: rank, clipSigmas: clip > 0 ? clip : nil,
                                           exchange: options.terngradExchange ?? .reduceScatter)
             return try CompressedGradientAdamW(count: count, communicator: communicator, compressor: compressor, hyperparameters: adamw)
-        case .dgc:
-            let compressor = try DGC(count: count, ratio: options.topkRatio, warmupSteps: options.dgcWarmupSteps ?? stepsPerEpoch)
+        case .graddrop:
+            let compressor = try GradDrop(count: count, ratio: options.topkRatio ?? options.optimizer.defaultTopKRatio)
             return try CompressedGradientAdamW(count: count, communicator: communicator, compressor: compressor, hyperparameters: adamw)
+        case .dgc:
+            let (warmUp, overflow) = 4.multipliedReportingOverflow(by: stepsPerEpoch)
+            return try DGC(count: count, communicator: communicator, ratio: options.topkRatio ?? options.optimizer.defaultTopKRatio,
+                           warmUpSteps: options.dgcWarmupSteps ?? (overflow ? Int.max : warmUp), momentum: options.beta1,
+                           weightDecay: options.weightDecay ?? options.optimizer.defaultWeightDecay, clipNorm: options.dgcClipNorm)
         case .lion: return try Lion(count: count, hyperparameters: lion)
         case .adamw: return try AdamW(count: count, hyperparameters: adamw)
         }

@@ -11,7 +11,7 @@ struct TrainingChecks {
     var world: Communicator { harness.world }
 
     func runAll() {
-        for name in ["dlion-mavo", "dlion-avg", "global-lion", "global-adamw", "terngrad", "dgc"] {
+        for name in ["dlion-mavo", "dlion-avg", "global-lion", "global-adamw", "terngrad", "graddrop", "dgc"] {
             checkReplicasStayIdentical(optimizerName: name)
         }
         checkLocalAdamWSynchronizes()
@@ -33,9 +33,9 @@ struct TrainingChecks {
         case "terngrad":
             return try CompressedGradientAdamW(count: count, communicator: communicator,
                                                compressor: try TernGrad(tensors: [0..<count / 3, count / 3..<count], seed: 4, rank: world.rank))
-        case "dgc":
-            return try CompressedGradientAdamW(count: count, communicator: communicator,
-                                               compressor: try DGC(count: count, ratio: 0.05, warmupSteps: 10))
+        case "dgc": return try DGC(count: count, communicator: communicator, ratio: 0.05, warmUpSteps: 8, clipNorm: 1)
+        case "graddrop":
+            return try CompressedGradientAdamW(count: count, communicator: communicator, compressor: try GradDrop(count: count, ratio: 0.05))
         default: return DataParallel(try AdamW(count: count), communicator: communicator)
         }
     }
@@ -209,7 +209,7 @@ struct TrainingChecks {
 
     /// The last rank's gradient holds a NaN: every rank must skip, leaving parameters untouched.
     func checkNonFiniteGradientSkipsEverywhere() {
-        for name in ["dlion-mavo", "global-lion", "global-adamw", "terngrad", "dgc"] {
+        for name in ["dlion-mavo", "global-lion", "global-adamw", "terngrad", "graddrop", "dgc"] {
             harness.run("training \(name) NaN skips everywhere") {
                 let count = 1000
                 let optimizer = try makeOptimizer(name, count: count, communicator: try world.duplicate())

@@ -34,6 +34,7 @@ do {
     CompressedAllgatherChecks(harness: harness).runAll()
     TrainingChecks(harness: harness).runAll()
     TernGradChecks(harness: harness).runAll()
+    SparseGradientChecks(harness: harness).runAll()
     ThreadedAttentionChecks(harness: harness).runAll()
 
     let allPassed = try harness.finish()

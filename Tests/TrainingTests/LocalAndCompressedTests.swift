@@ -33,12 +33,15 @@ import Testing
 }
 
 @Suite struct CompressorTests {
-    @Test func dgcSparsityWarmsUpExponentially() throws {
-        let dgc = try DGC(count: 10, ratio: 0.001, warmupSteps: 100)
-        #expect(dgc.fraction(at: 0) == 0.25)
-        #expect(abs(dgc.fraction(at: 50) - 0.25 * (0.001 / 0.25).squareRoot()) < 1e-6)
-        #expect(dgc.fraction(at: 100) == 0.001)
-        #expect(throws: TrainingError.self) { try DGC(count: 10, ratio: 0, warmupSteps: 1) }
-        #expect(throws: TrainingError.self) { try DGC(count: 10, ratio: 1.5, warmupSteps: 1) }
+    @Test func dgcSparsityWarmsUpInThePapersFourStages() throws {
+        let warmUp = try SparsityWarmUp(ratio: 0.001, steps: 100)
+        #expect([0, 24, 25, 49, 50, 74, 75, 99, 100, 10_000].map(warmUp.fraction(at:))
+                == [0.25, 0.25, 0.0625, 0.0625, 0.015625, 0.015625, 0.00390625, 0.00390625, 0.001, 0.001])
+        #expect(try SparsityWarmUp(ratio: 0.1, steps: 8).fraction(at: 7) == 0.1)
+        #expect(try SparsityWarmUp(ratio: 0.001, steps: 0).fraction(at: 0) == 0.001)
+        #expect(try SparsityWarmUp(ratio: 0.001, steps: 3).fraction(at: 2) == 0.015625)
+        #expect(throws: TrainingError.self) { try SparsityWarmUp(ratio: 0, steps: 1) }
+        #expect(throws: TrainingError.self) { try SparsityWarmUp(ratio: 1.5, steps: 1) }
+        #expect(throws: TrainingError.self) { try SparsityWarmUp(ratio: 0.5, steps: -1) }
     }
 }
