@@ -1,22 +1,31 @@
 #!/usr/bin/env python3
-"""The comparison the two papers make, on Fashion-MNIST with the default MLP.
+"""The two papers' comparison on Fashion-MNIST with the default MLP, decided by seeds and intervals.
 
-Runs dlion-train for every method at every rank count (and seed), then writes
-benchmarks/RESULTS.md (a table and the claims, checked) and benchmarks/accuracy-vs-bits.svg
-(test accuracy against bits sent per parameter per step, log scale, one point per method and
-rank count, as the Distributed Lion paper's Figure 4).
+For every method at every rank count:
 
-    benchmarks/experiments.py                      # 4, 8 and 16 ranks, seed 0, 10 epochs
-    benchmarks/experiments.py --ranks 4 --seeds 0 1 2 --epochs 5
+1. a learning-rate sweep on the tuning seed (--tune-seed, 0): the method's dlion-train default
+   peak learning rate times each of --lr-factors (1/3, 1, 3), the weight decay divided by the
+   same factor, so that η·λ stays at the method's default (each method keeps its own relation
+   between the two: the Lion family's smaller η and larger λ than AdamW's);
+2. the factor with the best tuning-seed accuracy, run at every one of --seeds (1, 2, 3): seeds
+   apart from the tuning one, so the reported numbers are not those the choice was made on.
 
-Finished runs are kept in benchmarks/results.json, so an interrupted run resumes where it
-stopped (--fresh starts over). benchmarks/results-discussion.md, written by a person after
-reading a run, is appended to RESULTS.md. Only the standard library is used.
+Writes benchmarks/RESULTS.md (the table as mean ± standard deviation over seeds; each claim of
+the papers with a paired 95 % interval, Student t over the seeds, of the difference that
+decides it, and a verdict: "holds", "does not hold" or "not resolved at this noise"; the sweep
+in an appendix) and benchmarks/accuracy-vs-bits.png (matplotlib):
+
+    benchmarks/with-matplotlib.sh benchmarks/experiments.py --ranks 4 --epochs 2
+
+Finished runs are kept in benchmarks/results.json, keyed by the code version and every flag of
+the run, so an interrupted comparison resumes where it stopped and a changed one never reuses
+stale runs (--fresh starts over). benchmarks/results-discussion.md, written by a person after
+reading a run, is appended to RESULTS.md.
 """
 import argparse
+import dataclasses
 import hashlib
 import json
-import math
 import pathlib
 import statistics
 import subprocess
@@ -24,18 +33,35 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A row of the table: dlion-train flags and the defaults the sweep scales (dlion-train's own)."""
+    name: str
+    flags: tuple
+    lr: float
+    weight_decay: float
+
+
+LION = dict(lr=3e-4, weight_decay=0.1)
+ADAMW = dict(lr=1e-3, weight_decay=0.01)
 METHODS = [
-    ("Global AdamW", ["--optimizer", "global-adamw"]),
-    ("Global Lion", ["--optimizer", "global-lion"]),
-    ("D-Lion (MaVo)", ["--optimizer", "dlion-mavo"]),
-    ("D-Lion (Avg)", ["--optimizer", "dlion-avg"]),
-    ("Local AdamW, H = 4", ["--optimizer", "local-adamw", "--sync-rule", "constant", "--h-base", "4"]),
-    ("Local AdamW, H ∝ 1/η", ["--optimizer", "local-adamw", "--sync-rule", "linear"]),
-    ("Local AdamW, QSR", ["--optimizer", "local-adamw", "--sync-rule", "qsr"]),
-    ("TernGrad", ["--optimizer", "terngrad"]),
-    ("GradDrop", ["--optimizer", "graddrop"]),
-    ("DGC", ["--optimizer", "dgc"]),
+    Method("Global AdamW", ("--optimizer", "global-adamw"), **ADAMW),
+    Method("Global Lion", ("--optimizer", "global-lion"), **LION),
+    Method("D-Lion (MaVo)", ("--optimizer", "dlion-mavo"), **LION),
+    Method("D-Lion (MaVo), ties → 0", ("--optimizer", "dlion-mavo", "--tie-policy", "zero"), **LION),
+    Method("D-Lion (Avg)", ("--optimizer", "dlion-avg"), **LION),
+    Method("Local AdamW, H = 4", ("--optimizer", "local-adamw", "--sync-rule", "constant", "--h-base", "4"), **ADAMW),
+    Method("Local AdamW, H ∝ 1/η", ("--optimizer", "local-adamw", "--sync-rule", "linear"), **ADAMW),
+    Method("Local AdamW, QSR", ("--optimizer", "local-adamw", "--sync-rule", "qsr"), **ADAMW),
+    Method("TernGrad", ("--optimizer", "terngrad"), **ADAMW),
+    Method("GradDrop", ("--optimizer", "graddrop"), **ADAMW),
+    Method("DGC", ("--optimizer", "dgc"), lr=0.1, weight_decay=1e-4),
 ]
+BY_NAME = {m.name: m for m in METHODS}
+# Two-sided 95 % quantiles of Student's t, by degrees of freedom.
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 
 
 def code_version():
@@ -50,186 +76,251 @@ def code_version():
     return version + ("+" + hashlib.sha256(diff.encode()).hexdigest()[:12] if diff else "")
 
 
-def run(method, flags, ranks, seed, args):
-    """One dlion-train run; returns its summary plus the synchronization events."""
-    metrics = pathlib.Path(f"/tmp/dlion-experiment-{ranks}-{seed}-{abs(hash(method))}.jsonl")
-    command = [str(ROOT / "ci/mpirun"), "-np", str(ranks), str(ROOT / ".build/release/dlion-train"),
-               "--progress", "plain", "--metrics", str(metrics), "--seed", str(seed), *flags]
-    command += ["--steps", str(args.steps)] if args.steps else ["--epochs", str(args.epochs)]
-    print(f"== {method}, {ranks} ranks, seed {seed}", file=sys.stderr, flush=True)
-    started = time.time()
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"{method} at {ranks} ranks failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    events = [json.loads(line) for line in metrics.read_text().splitlines()]
-    metrics.unlink()
-    summary = [e for e in events if e["event"] == "summary"][-1]
-    summary["sync_periods"] = [e["H"] for e in events if e["event"] == "sync"]
-    print(f"   {100 * summary['test_accuracy']:.2f} % in {time.time() - started:.0f} s", file=sys.stderr, flush=True)
-    return summary
+class Runs:
+    """dlion-train runs, cached in a JSON file by every input that decides their result."""
+
+    def __init__(self, path, fresh, budget_flags):
+        self.path = path
+        self.version = code_version()
+        cached = {} if fresh or not path.exists() else json.loads(path.read_text())
+        # Runs of other code versions can never be used again.
+        prefix = json.dumps([self.version])[:-1] + ","
+        self.cache = {key: summary for key, summary in cached.items() if key.startswith(prefix)}
+        self.budget_flags = budget_flags
+
+    def get(self, method, factor, ranks, seed):
+        """The summary of `method` at `factor` × its default learning rate, running it if needed."""
+        flags = [*method.flags, "--lr", f"{method.lr * factor:.6g}", "--weight-decay", f"{method.weight_decay / factor:.6g}",
+                 "--seed", str(seed), *self.budget_flags]
+        key = json.dumps([self.version, flags, ranks])
+        if key not in self.cache:
+            self.cache[key] = self.run(method.name, flags, ranks)
+            self.path.write_text(json.dumps(self.cache, indent=1))
+        return self.cache[key]
+
+    @staticmethod
+    def run(name, flags, ranks):
+        """One dlion-train run under mpirun; its summary, with the run's elapsed seconds."""
+        metrics = pathlib.Path(f"/tmp/dlion-experiment-{ranks}-{hashlib.sha256(' '.join(flags).encode()).hexdigest()[:12]}.jsonl")
+        command = [str(ROOT / "ci/mpirun"), "-np", str(ranks), str(ROOT / ".build/release/dlion-train"),
+                   "--progress", "plain", "--metrics", str(metrics), *flags]
+        print(f"== {name}, {ranks} ranks: {' '.join(flags)}", file=sys.stderr, flush=True)
+        started = time.time()
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.exit(f"{name} at {ranks} ranks failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        summary = [json.loads(line) for line in metrics.read_text().splitlines() if '"summary"' in line][-1]
+        metrics.unlink()
+        summary["elapsed_seconds"] = time.time() - started
+        print(f"   {100 * summary['test_accuracy']:.2f} % in {summary['elapsed_seconds']:.0f} s", file=sys.stderr, flush=True)
+        return summary
 
 
-def bits(summary, key):
+def bits(summary, key="bytes_sent_per_rank"):
     """Bits per parameter per step, from a byte counter."""
     return 8 * summary[key] / summary["steps"] / summary["parameters"]
 
 
-def aggregate(runs):
-    """Mean and standard deviation of the accuracy, means of the rest, over seeds."""
-    accuracies = [100 * r["test_accuracy"] for r in runs]
-    return {
-        "accuracy": statistics.mean(accuracies),
-        "spread": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
-        "up": statistics.mean(bits(r, "bytes_sent_per_rank") for r in runs),
-        "down": statistics.mean(bits(r, "bytes_received_per_rank") for r in runs),
-        "bytes": statistics.mean(r["bytes_sent_per_rank"] for r in runs),
-        "syncs": statistics.mean(r["synchronizations"] for r in runs),
-        "wall": statistics.mean(r["wall_seconds"] for r in runs),
-        "seeds": len(runs),
-    }
+@dataclasses.dataclass
+class Row:
+    """A method at one rank count: the sweep on the tuning seed, then the best factor's seeds."""
+    method: Method
+    ranks: int
+    sweep: dict  # factor → tuning-seed summary
+    factor: float
+    runs: list  # summaries at the best factor, one per seed, in --seeds order
+
+    @property
+    def accuracies(self):
+        return [100 * r["test_accuracy"] for r in self.runs]
+
+    @property
+    def accuracy(self):
+        return statistics.mean(self.accuracies)
+
+    @property
+    def spread(self):
+        return statistics.stdev(self.accuracies) if len(self.runs) > 1 else 0.0
+
+    def mean(self, field):
+        return statistics.mean(r[field] for r in self.runs)
+
+    @property
+    def up(self):
+        return statistics.mean(bits(r) for r in self.runs)
+
+    @property
+    def down(self):
+        return statistics.mean(bits(r, "bytes_received_per_rank") for r in self.runs)
 
 
-def claims(table, ranks_list):
-    """Each claim of the papers, checked against the table, with the numbers that decide it."""
-    lines = []
-    for ranks in ranks_list:
-        row = {m: table[(m, ranks)] for m, _ in METHODS if (m, ranks) in table}
-        mavo, glion, gadam = row["D-Lion (MaVo)"], row["Global Lion"], row["Global AdamW"]
-        gap = max(glion["accuracy"], gadam["accuracy"]) - mavo["accuracy"]
-        ratio = glion["bytes"] / mavo["bytes"]
-        lines.append(f"- **{ranks} ranks — D-Lion (MaVo) within 1 point of Global Lion and Global AdamW, at ~1/30 of their bytes:** "
-                     f"{'holds' if gap <= 1 else 'does not hold'}. D-Lion {mavo['accuracy']:.2f} %, Global Lion "
-                     f"{glion['accuracy']:.2f} %, Global AdamW {gadam['accuracy']:.2f} % (gap to the better {gap:.2f} points); "
-                     f"{ratio:.1f}× fewer bytes.")
-        better = []
-        for other in ["TernGrad", "GradDrop", "DGC"]:
-            o = row[other]
-            # A better trade-off: at least as accurate with fewer bits, or more accurate with no more bits.
-            dominates = (mavo["accuracy"] >= o["accuracy"] and mavo["up"] <= o["up"]) or \
-                        (mavo["accuracy"] > o["accuracy"] and mavo["up"] <= o["up"] * 1.0001)
-            better.append((other, dominates, o))
-        verdict = "holds" if all(d for _, d, _ in better) else "does not hold"
-        detail = "; ".join(f"{name} {o['accuracy']:.2f} % at {o['up']:.2f} bits" for name, _, o in better)
-        lines.append(f"- **{ranks} ranks — D-Lion gives a better accuracy-per-bit trade-off than TernGrad, GradDrop and DGC:** {verdict}. "
-                     f"D-Lion {mavo['accuracy']:.2f} % at {mavo['up']:.2f} bits sent per parameter per step; {detail}.")
-        qsr, constant = row["Local AdamW, QSR"], row["Local AdamW, H = 4"]
-        noise = max(0.3, 2 * max(qsr["spread"], gadam["spread"]))
-        first = qsr["accuracy"] >= constant["accuracy"] - 1e-9 and qsr["syncs"] < constant["syncs"]
-        second = abs(qsr["accuracy"] - gadam["accuracy"]) <= noise and gadam["bytes"] >= 5 * qsr["bytes"]
-        lines.append(f"- **{ranks} ranks — QSR reaches at least constant H = 4's accuracy while synchronizing less:** "
-                     f"{'holds' if first else 'does not hold'}. QSR {qsr['accuracy']:.2f} % with {qsr['syncs']:.0f} synchronizations, "
-                     f"constant H {constant['accuracy']:.2f} % with {constant['syncs']:.0f}.")
-        lines.append(f"- **{ranks} ranks — QSR within noise (±{noise:.2f} points) of data-parallel AdamW with ≥ 5× fewer bytes:** "
-                     f"{'holds' if second else 'does not hold'}. QSR {qsr['accuracy']:.2f} %, Global AdamW {gadam['accuracy']:.2f} %; "
-                     f"{gadam['bytes'] / qsr['bytes']:.1f}× fewer bytes.")
+def paired_interval(a, b):
+    """Mean and 95 % half-width of a − b over paired seeds (Student t), in accuracy points."""
+    differences = [x - y for x, y in zip(a.accuracies, b.accuracies)]
+    mean = statistics.mean(differences)
+    if len(differences) < 2:
+        return mean, float("inf")
+    return mean, T95.get(len(differences) - 1, 1.96) * statistics.stdev(differences) / len(differences) ** 0.5
+
+
+def interval_text(mean, half):
+    return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
+
+
+def better_verdict(mean, half, margin=0.0):
+    """Whether a − b > −margin: 'holds' when the whole interval is above −margin, 'does not hold'
+    when it is all below, else not resolved."""
+    if mean - half > -margin:
+        return "holds"
+    if mean + half < -margin:
+        return "does not hold"
+    return "not resolved at this noise"
+
+
+def claims(rows, ranks):
+    """Each claim of the papers at `ranks`, with the interval that decides it."""
+    row = {name: rows[(name, ranks)] for name in BY_NAME if (name, ranks) in rows}
+    mavo, lines = row["D-Lion (MaVo)"], []
+    best_global = max(row["Global Lion"], row["Global AdamW"], key=lambda r: r.accuracy)
+    mean, half = paired_interval(mavo, best_global)
+    lines.append(f"- **{ranks} ranks — D-Lion (MaVo) within 1 point of the better global method, at ~1/30 of its bytes:** "
+                 f"{better_verdict(mean, half, margin=1)}. MaVo − {best_global.method.name}: {interval_text(mean, half)} points; "
+                 f"{best_global.mean('bytes_sent_per_rank') / mavo.mean('bytes_sent_per_rank'):.1f}× fewer bytes.")
+    for name in ["TernGrad", "GradDrop", "DGC"]:
+        other = row[name]
+        mean, half = paired_interval(mavo, other)
+        fewer = mavo.up < other.up
+        accuracy = better_verdict(mean, half)
+        verdict = ("holds" if fewer and accuracy == "holds" else
+                   "does not hold" if not fewer or accuracy == "does not hold" else "not resolved at this noise")
+        steady = f" ({other.mean('dgc_steady_bits_per_parameter_step'):.3g} after its warm-up)" if name == "DGC" else ""
+        lines.append(f"- **{ranks} ranks — D-Lion (MaVo) more accurate than {name} with fewer bits:** {verdict}. "
+                     f"MaVo − {name}: {interval_text(mean, half)} points; {mavo.up:.3g} against {other.up:.3g} bits sent per "
+                     f"parameter per step{steady}.")
+    qsr, constant, adamw = row["Local AdamW, QSR"], row["Local AdamW, H = 4"], row["Global AdamW"]
+    mean, half = paired_interval(qsr, constant)
+    fewer = qsr.mean("synchronizations") < constant.mean("synchronizations")
+    verdict = better_verdict(mean, half) if fewer else "does not hold"
+    lines.append(f"- **{ranks} ranks — QSR more accurate than constant H = 4 with fewer synchronizations:** {verdict}. "
+                 f"QSR − H = 4: {interval_text(mean, half)} points; {qsr.mean('synchronizations'):.0f} against "
+                 f"{constant.mean('synchronizations'):.0f} synchronizations.")
+    mean, half = paired_interval(qsr, adamw)
+    ratio = adamw.mean("bytes_sent_per_rank") / qsr.mean("bytes_sent_per_rank")
+    verdict = better_verdict(mean, half) if ratio >= 5 else "does not hold"
+    lines.append(f"- **{ranks} ranks — QSR at least as accurate as data-parallel AdamW with ≥ 5× fewer bytes:** {verdict}. "
+                 f"QSR − Global AdamW: {interval_text(mean, half)} points; {ratio:.1f}× fewer bytes.")
+    if "D-Lion (MaVo), ties → 0" in row:
+        mean, half = paired_interval(row["D-Lion (MaVo), ties → 0"], mavo)
+        resolved = "not resolved at this noise" if abs(mean) <= half else ("zero ties better" if mean > 0 else "random ties better")
+        parity = "even: ties happen" if ranks % 2 == 0 else "odd: no ties, a control"
+        lines.append(f"- **{ranks} ranks ({parity}) — ablation, ties → 0 against a random tie-break:** {resolved}. "
+                     f"Zero − random: {interval_text(mean, half)} points.")
     return lines
 
 
-def svg(table, ranks_list, path):
-    """Test accuracy against bits sent per parameter per step (log scale), one point per method and rank count."""
-    width, height, left, right, top, bottom = 900, 560, 80, 260, 30, 60
-    points = [(m, r, v) for (m, r), v in table.items()]
-    xs = [math.log10(max(v["up"], 1e-3)) for _, _, v in points]
-    ys = [v["accuracy"] for _, _, v in points]
-    x0, x1 = math.floor(min(xs)) - 0.15, math.ceil(max(xs)) + 0.15
-    y0, y1 = math.floor(min(ys) - 0.5), math.ceil(max(ys) + 0.5)
-    sx = lambda x: left + (x - x0) / max(1e-9, x1 - x0) * (width - left - right)
-    sy = lambda y: height - bottom - (y - y0) / max(1e-9, y1 - y0) * (height - top - bottom)
-    colours = ["#1f77b4", "#ff7f0e", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#2ca02c", "#7f7f7f", "#bcbd22"]
-    shapes = {r: s for r, s in zip(ranks_list, ["circle", "square", "triangle", "diamond"])}
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="13">',
-           '<rect width="100%" height="100%" fill="white"/>']
-    for decade in range(math.ceil(x0), math.floor(x1) + 1):
-        x = sx(decade)
-        out.append(f'<line x1="{x}" y1="{top}" x2="{x}" y2="{height - bottom}" stroke="#ddd"/>')
-        out.append(f'<text x="{x}" y="{height - bottom + 20}" text-anchor="middle">{10 ** decade:g}</text>')
-    for y in range(y0, y1 + 1):
-        out.append(f'<line x1="{left}" y1="{sy(y)}" x2="{width - right}" y2="{sy(y)}" stroke="#eee"/>')
-        out.append(f'<text x="{left - 8}" y="{sy(y) + 4}" text-anchor="end">{y}</text>')
-    out.append(f'<text x="{(left + width - right) / 2}" y="{height - 15}" text-anchor="middle">bits sent per parameter per step (log scale)</text>')
-    out.append(f'<text x="20" y="{(top + height - bottom) / 2}" transform="rotate(-90 20 {(top + height - bottom) / 2})" text-anchor="middle">test accuracy (%)</text>')
-    for index, (method, _) in enumerate(METHODS):
-        colour = colours[index % len(colours)]
+def plot(rows, ranks_list, path):
+    """Test accuracy (mean ± std over seeds) against bits sent per parameter per step, log scale."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axis = plt.subplots(figsize=(9, 5.5))
+    markers = dict(zip(ranks_list, "osD^v"))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, method in enumerate(METHODS):
         for ranks in ranks_list:
-            if (method, ranks) not in table:
+            row = rows.get((method.name, ranks))
+            if row is None:
                 continue
-            v = table[(method, ranks)]
-            x, y = sx(math.log10(max(v["up"], 1e-3))), sy(v["accuracy"])
-            out.append(marker(shapes.get(ranks, "circle"), x, y, colour, f"{method}, {ranks} ranks: {v['accuracy']:.2f} %, {v['up']:.3g} bits"))
-        ly = top + 20 * index
-        out.append(f'<rect x="{width - right + 20}" y="{ly}" width="12" height="12" fill="{colour}"/>')
-        out.append(f'<text x="{width - right + 38}" y="{ly + 11}">{method}</text>')
-    for index, ranks in enumerate(ranks_list):
-        ly = top + 20 * (len(METHODS) + 1 + index)
-        out.append(marker(shapes.get(ranks, "circle"), width - right + 26, ly + 6, "#444", f"{ranks} ranks"))
-        out.append(f'<text x="{width - right + 38}" y="{ly + 11}">{ranks} ranks</text>')
-    out.append("</svg>")
-    path.write_text("\n".join(out) + "\n")
+            axis.errorbar(row.up, row.accuracy, yerr=row.spread, marker=markers[ranks], color=colours[index % len(colours)],
+                          capsize=3, linestyle="none", label=method.name if ranks == ranks_list[0] else None)
+    axis.set_xscale("log")
+    axis.set_xlabel("bits sent per parameter per step (log scale)")
+    axis.set_ylabel("test accuracy (%), mean ± std over seeds")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="lower right")
+    if len(ranks_list) > 1:
+        axis.set_title("markers: " + ", ".join(f"{markers[r]} {r} ranks" for r in ranks_list))
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
 
 
-def marker(shape, x, y, colour, title):
-    """An SVG marker with a hover title."""
-    body = {
-        "circle": f'<circle cx="{x}" cy="{y}" r="6" fill="{colour}">',
-        "square": f'<rect x="{x - 5}" y="{y - 5}" width="10" height="10" fill="{colour}">',
-        "triangle": f'<polygon points="{x},{y - 7} {x - 6},{y + 5} {x + 6},{y + 5}" fill="{colour}">',
-        "diamond": f'<polygon points="{x},{y - 7} {x - 6},{y} {x},{y + 7} {x + 6},{y}" fill="{colour}">',
-    }[shape]
-    closing = "</" + body[1:body.index(" ")] + ">"
-    return f"{body}<title>{title}</title>{closing}"
+def report(rows, args, started):
+    """RESULTS.md: the protocol, the table, the claims and the sweep."""
+    budget = f"{args.steps} steps" if args.steps else f"{args.epochs} epochs"
+    used = [summary for row in rows.values() for summary in [*row.sweep.values(), *row.runs]]
+    compute = sum(summary["elapsed_seconds"] for summary in used)
+    command = "benchmarks/experiments.py " + " ".join(sys.argv[1:])
+    lines = ["# Results: Distributed Lion, Local AdamW with QSR, and their baselines", "",
+             f"Fashion-MNIST, MLP 784-1024-1024-10, 32 rows per rank, {budget} per run, cosine schedule with 100 warm-up "
+             f"steps. Each method's peak learning rate η is its dlion-train default times the best of "
+             f"{', '.join(f'{f:g}' for f in args.lr_factors)} on seed {args.tune_seed} (the weight decay λ divided by the "
+             f"same factor, so η·λ stays at the method's default); the table reports that setting over seeds "
+             f"{', '.join(map(str, args.seeds))}, apart from the tuning seed. Made by `{command.strip()}` on this "
+             f"project's 2-core machine (ranks oversubscribed), so wall times compare methods, not hardware; "
+             f"the runs in this table took {compute / 3600:.1f} hours of machine time "
+             f"({(time.time() - started) / 60:.0f} minutes in this invocation, the rest cached).", "",
+             "Bits are measured by the communicator's byte counters: *up* is what each rank sends, *down* what it receives, "
+             "per parameter per step (fp32 ring allreduce: 2·(N−1)/N·32 each way). Synchronizations: rounds of communication "
+             "(every step, except for Local AdamW). Intervals are paired by seed (the same seed gives every method the same "
+             "initialization and data order): mean difference [95 % interval], Student t with seeds − 1 degrees of freedom.", "",
+             "| method | ranks | η (×default) | test accuracy (%) | bits/param/step up | down | bytes sent per rank | synchronizations | wall (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for ranks in args.ranks:
+        for method in METHODS:
+            row = rows[(method.name, ranks)]
+            lines.append(f"| {method.name} | {ranks} | {method.lr * row.factor:.3g} (×{row.factor:g}) | "
+                         f"{row.accuracy:.2f} ± {row.spread:.2f} | {row.up:.3g} | {row.down:.3g} | "
+                         f"{row.mean('bytes_sent_per_rank') / 2**20:.1f} MiB | {row.mean('synchronizations'):.0f} | "
+                         f"{row.mean('wall_seconds'):.0f} |")
+    lines += ["", "![test accuracy against bits per parameter per step](accuracy-vs-bits.png)", "", "## The claims, checked", ""]
+    for ranks in args.ranks:
+        lines += claims(rows, ranks)
+    lines += ["", f"## Appendix: the learning-rate sweep (seed {args.tune_seed}, test accuracy %)", "",
+              "| method | ranks | " + " | ".join(f"η × {f:g}" for f in args.lr_factors) + " |",
+              "|---|---|" + "---|" * len(args.lr_factors)]
+    for ranks in args.ranks:
+        for method in METHODS:
+            row = rows[(method.name, ranks)]
+            cells = [f"**{100 * row.sweep[f]['test_accuracy']:.2f}**" if f == row.factor else f"{100 * row.sweep[f]['test_accuracy']:.2f}"
+                     for f in args.lr_factors]
+            lines.append(f"| {method.name} | {ranks} | " + " | ".join(cells) + " |")
+    discussion = ROOT / "benchmarks/results-discussion.md"
+    if discussion.exists():
+        lines += ["", discussion.read_text().strip()]
+    return "\n".join(lines) + "\n"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ranks", type=int, nargs="+", default=[4, 8, 16])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--ranks", type=int, nargs="+", default=[4])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="the seeds the table reports")
+    parser.add_argument("--tune-seed", type=int, default=0, help="the seed the learning-rate sweep runs on")
+    parser.add_argument("--lr-factors", type=float, nargs="+", default=[1 / 3, 1, 3])
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, help="a fixed step count instead of epochs (smoke tests)")
+    parser.add_argument("--methods", nargs="+", help="only these methods (names as in the table)")
     parser.add_argument("--fresh", action="store_true", help="forget finished runs")
     parser.add_argument("--out", default=str(ROOT / "benchmarks"))
     args = parser.parse_args()
+    if args.tune_seed in args.seeds:
+        sys.exit(f"the tuning seed {args.tune_seed} is among --seeds: report on seeds the sweep did not choose on")
     out = pathlib.Path(args.out)
-    cache_path = out / "results.json"
-    cache = {} if args.fresh or not cache_path.exists() else json.loads(cache_path.read_text())
     subprocess.run(["swift", "build", "-c", "release", "--product", "dlion-train"], cwd=ROOT, check=True, capture_output=True)
-    budget = f"steps{args.steps}" if args.steps else f"epochs{args.epochs}"
-    version = code_version()  # with every flag of the run, the cache key
-    table = {}
+    started = time.time()
+    runs = Runs(out / "results.json", args.fresh, ["--steps", str(args.steps)] if args.steps else ["--epochs", str(args.epochs)])
+    methods = [BY_NAME[name] for name in args.methods] if args.methods else METHODS
+    rows = {}
     for ranks in args.ranks:
-        for method, flags in METHODS:
-            runs = []
-            for seed in args.seeds:
-                key = json.dumps([version, method, flags, ranks, seed, budget])
-                if key not in cache:
-                    cache[key] = run(method, flags, ranks, seed, args)
-                    cache_path.write_text(json.dumps(cache, indent=1))
-                runs.append(cache[key])
-            table[(method, ranks)] = aggregate(runs)
-    command = "benchmarks/experiments.py " + " ".join(sys.argv[1:])
-    lines = ["# Results: Distributed Lion, Local AdamW with QSR, and their baselines", "",
-             f"Fashion-MNIST, MLP 784-1024-1024-10, 32 rows per rank, "
-             f"{f'{args.steps} steps' if args.steps else f'{args.epochs} epochs'}, cosine schedule with 100 warm-up steps, "
-             f"seeds {', '.join(map(str, args.seeds))}; each method at its dlion-train defaults. Made by `{command.strip()}` "
-             f"on this project's 2-core machine (ranks oversubscribed), so wall times compare methods, not hardware.", "",
-             "Bits are measured by the communicator's byte counters: *up* is what each rank sends, *down* what it receives, "
-             "per parameter per step (fp32 ring allreduce: 2·(N−1)/N·32 each way). Synchronizations: rounds of communication "
-             "(every step, except for Local AdamW).", "",
-             "| method | ranks | test accuracy (%) | bits/param/step up | down | bytes sent per rank | synchronizations | wall (s) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for ranks in args.ranks:
-        for method, _ in METHODS:
-            v = table[(method, ranks)]
-            spread = f" ± {v['spread']:.2f}" if v["seeds"] > 1 else ""
-            lines.append(f"| {method} | {ranks} | {v['accuracy']:.2f}{spread} | {v['up']:.3g} | {v['down']:.3g} | "
-                         f"{v['bytes'] / 2**20:.1f} MiB | {v['syncs']:.0f} | {v['wall']:.0f} |")
-    lines += ["", "![test accuracy against bits per parameter per step](accuracy-vs-bits.svg)", "",
-              "## The claims, checked", ""] + claims(table, args.ranks)
-    discussion = ROOT / "benchmarks/results-discussion.md"
-    if discussion.exists():
-        lines += ["", discussion.read_text().strip()]
-    (out / "RESULTS.md").write_text("\n".join(lines) + "\n")
-    svg(table, args.ranks, out / "accuracy-vs-bits.svg")
-    print(f"wrote {out / 'RESULTS.md'} and {out / 'accuracy-vs-bits.svg'}", file=sys.stderr)
+        for method in methods:
+            sweep = {f: runs.get(method, f, ranks, args.tune_seed) for f in args.lr_factors}
+            factor = max(args.lr_factors, key=lambda f: sweep[f]["test_accuracy"])
+            rows[(method.name, ranks)] = Row(method, ranks, sweep, factor, [runs.get(method, factor, ranks, s) for s in args.seeds])
+    if args.methods:
+        print("ran the chosen methods; RESULTS.md needs them all", file=sys.stderr)
+        return
+    (out / "RESULTS.md").write_text(report(rows, args, started))
+    plot(rows, args.ranks, out / "accuracy-vs-bits.png")
+    print(f"wrote {out / 'RESULTS.md'} and {out / 'accuracy-vs-bits.png'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def table(results, rates, methods, args, version):
         budget += f" (Global AdamW {args.reference_epochs})"
         longer = f" --reference-epochs {args.reference_epochs}"
     chosen = [m for m in methods if m != "Global AdamW"]
-    named = "" if set(methods) == {m for m, _ in METHODS} else " --methods " + " ".join(f"'{m}'" for m in chosen)
+    named = "" if set(methods) == {m.name for m in METHODS} else " --methods " + " ".join(f"'{m}'" for m in chosen)
     lines = [start, "",
              f"{args.hosts} hosts × {args.slots} ranks, {budget} of Fashion-MNIST with the default MLP, "
              f"seed {args.seed}, an evaluation every {args.eval_interval} steps (its time is part of the wall time, "
@@ -141,7 +141,7 @@ def plot(results, rates, methods, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", nargs="+", default=["100mbit", "1gbit", "10gbit"])
-    parser.add_argument("--methods", nargs="+", default=[m for m, _ in METHODS], help="names as in experiments.py")
+    parser.add_argument("--methods", nargs="+", default=[m.name for m in METHODS], help="names as in experiments.py")
     parser.add_argument("--hosts", type=int, default=4)
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=2)
@@ -154,7 +154,7 @@ def main():
                         help="rewrite the section and plot from finished runs; fail instead of running a missing one")
     args = parser.parse_args()
     args.reference_epochs = args.reference_epochs or args.epochs
-    flags = dict(METHODS)
+    flags = {m.name: list(m.flags) for m in METHODS}  # each at its dlion-train defaults
     unknown = [m for m in args.methods if m not in flags]
     if unknown:
         sys.exit(f"unknown methods {unknown}; choose from {list(flags)}")
