@@ -6,15 +6,17 @@ import Collectives
 /// 1. local gradient clipping: when ``clipNorm`` is set, g is scaled down to an L2 norm of at
 ///    most clipNorm/√N (the global threshold shared out so the N gradients' sum stays within it);
 /// 2. momentum correction and accumulation: u ← μ·u + g, v ← v + u;
-/// 3. sparsification: the coordinates of v whose magnitude is among the largest `fraction(at:)`
-///    (a threshold from a sample of about 10 000 coordinates) are sent as (index, value) pairs
-///    by a sparse allgather, and cleared from v and from u (momentum factor masking);
+/// 3. sparsification: the coordinates of v whose magnitude is among the largest
+///    ``SparsityWarmUp/fraction(at:)`` (a threshold from a sample of about 10 000 coordinates)
+///    are sent as (index, value) pairs by a sparse allgather, and cleared from v and from u
+///    (momentum factor masking);
 /// 4. the update, the same on every rank: x ← x − η·(G + λ·x), G the mean of the N sparse
 ///    vectors. The weight decay λ is applied here, to every coordinate every step, rather
 ///    than sent through the sparsification (which would delay it by the accumulation).
 ///
-/// The warm-up is the paper's (``SparsityWarmUp``). The bytes of the warm-up and of the steady state are counted apart, since the steady
-/// state's bits per parameter are the figure the paper quotes.
+/// The warm-up is the paper's (``SparsityWarmUp``). The bytes of the warm-up and of the steady
+/// state are counted apart, since the steady state's bits per parameter are the figure the
+/// paper quotes.
 ///
 /// Non-finite gradients on any rank make every rank skip the step.
 public final class DGC: DistributedOptimizer {
