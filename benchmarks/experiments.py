@@ -4,7 +4,7 @@
 For every method at every rank count:
 
 1. a learning-rate sweep on the tuning seed (--tune-seed, 0): the method's dlion-train default
-   peak learning rate times each of --lr-factors (1/3, 1, 3), the weight decay divided by the
+   peak learning rate times each of --lr-factors (1/3, 1, 3, 9), the weight decay divided by the
    same factor, so that η·λ stays at the method's default (each method keeps its own relation
    between the two: the Lion family's smaller η and larger λ than AdamW's);
 2. the factor with the best tuning-seed accuracy, run at every one of --seeds (1, 2, 3): seeds
@@ -15,7 +15,7 @@ the papers with a paired 95 % interval, Student t over the seeds, of the differe
 decides it, and a verdict: "holds", "does not hold" or "not resolved at this noise"; the sweep
 in an appendix) and benchmarks/accuracy-vs-bits.png (matplotlib):
 
-    benchmarks/with-matplotlib.sh benchmarks/experiments.py --ranks 4 --epochs 2
+    benchmarks/with-matplotlib.sh benchmarks/experiments.py    # 4 and 8 ranks, 2 epochs a run
 
 Finished runs are kept in benchmarks/results.json, keyed by the code version and every flag of
 the run, so an interrupted comparison resumes where it stopped and a changed one never reuses
@@ -116,6 +116,11 @@ class Runs:
         print(f"== {name}, {ranks} ranks: {' '.join(flags)}", file=sys.stderr, flush=True)
         started = time.time()
         result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0 and "training diverged" in result.stdout + result.stderr:
+            # A sweep point too hot to train is a result (never the best), not a failure.
+            print("   diverged", file=sys.stderr, flush=True)
+            metrics.unlink(missing_ok=True)
+            return {"diverged": True, "test_accuracy": 0.0, "elapsed_seconds": time.time() - started}
         if result.returncode != 0:
             sys.exit(f"{name} at {ranks} ranks failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         summary = [json.loads(line) for line in metrics.read_text().splitlines() if '"summary"' in line][-1]
@@ -294,7 +299,8 @@ def report(rows, args, started):
     for ranks in args.ranks:
         for method in METHODS:
             row = rows[(method.name, ranks)]
-            cells = [f"**{100 * row.sweep[f]['test_accuracy']:.2f}**" if f == row.factor else f"{100 * row.sweep[f]['test_accuracy']:.2f}"
+            cells = ["diverged" if row.sweep[f].get("diverged") else
+                     f"**{100 * row.sweep[f]['test_accuracy']:.2f}**" if f == row.factor else f"{100 * row.sweep[f]['test_accuracy']:.2f}"
                      for f in args.lr_factors]
             lines.append(f"| {method.name} | {ranks} | " + " | ".join(cells) + " |")
     discussion = ROOT / "benchmarks/results-discussion.md"
@@ -305,10 +311,10 @@ def report(rows, args, started):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ranks", type=int, nargs="+", default=[4])
+    parser.add_argument("--ranks", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="the seeds the table reports")
     parser.add_argument("--tune-seed", type=int, default=0, help="the seed the learning-rate sweep runs on")
-    parser.add_argument("--lr-factors", type=float, nargs="+", default=[1 / 3, 1, 3])
+    parser.add_argument("--lr-factors", type=float, nargs="+", default=[1 / 3, 1, 3, 9])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, help="a fixed step count instead of epochs (smoke tests)")
     parser.add_argument("--methods", nargs="+", help="only these methods (names as in the table)")
@@ -318,6 +324,7 @@ def main():
     if args.tune_seed in args.seeds:
         sys.exit(f"the tuning seed {args.tune_seed} is among --seeds: report on seeds the sweep did not choose on")
     out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     subprocess.run(["swift", "build", "-c", "release", "--product", "dlion-train"], cwd=ROOT, check=True, capture_output=True)
     started = time.time()
     runs = Runs(out / "results.json", args.fresh, args.epochs, args.steps)
