@@ -252,6 +252,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "BLAS threads per rank (default: max(1, cores ÷ ranks on this node)).")
     var blasThreads: Int?
 
+    /// Throws when `flags`, which apply to the optimizers `allowed` only, were `given` with another.
+    private func refuse(_ flags: [String], given: Bool, unless allowed: [OptimizerChoice]) throws {
+        guard given, !allowed.contains(optimizer) else { return }
+        throw ValidationError("\(flags.joined(separator: " and ")) \(flags.count == 1 ? "applies" : "apply") to --optimizer "
+                              + "\(allowed.map(\.rawValue).joined(separator: " or ")) only (got \(optimizer.rawValue))")
+    }
+
     func validate() throws {
         let widths = hidden.split(separator: ",").map { Int(String($0).trimmingCharacters(in: " ")) }
         guard !widths.isEmpty, widths.allSatisfy({ ($0 ?? 0) > 0 }) else {
@@ -265,32 +272,20 @@ struct TrainCommand: ParsableCommand {
         guard (0..<1).contains(beta1) else { throw ValidationError("--beta1 must be in [0, 1)") }
         if let beta2, !(0..<1).contains(beta2) { throw ValidationError("--beta2 must be in [0, 1)") }
         guard warmupSteps >= 0 else { throw ValidationError("--warmup-steps must be ≥ 0") }
-        guard tiePolicy == .random || optimizer == .dlionMavo else {
-            throw ValidationError("--tie-policy applies to --optimizer dlion-mavo only (got \(optimizer.rawValue))")
-        }
-        guard zeroSign == .random || optimizer == .dlionMavo || optimizer == .dlionAvg else {
-            throw ValidationError("--zero-sign applies to --optimizer dlion-mavo or dlion-avg only (got \(optimizer.rawValue))")
-        }
+        try refuse(["--tie-policy"], given: tiePolicy != .random, unless: [.dlionMavo])
+        try refuse(["--zero-sign"], given: zeroSign != .random, unless: [.dlionMavo, .dlionAvg])
         guard evalInterval >= 0, logInterval > 0 else { throw ValidationError("--eval-interval must be ≥ 0 and --log-interval ≥ 1") }
         guard hBase >= 1 else { throw ValidationError("--h-base must be at least 1 (got \(hBase))") }
         if let qsrAlpha, !(qsrAlpha > 0 && qsrAlpha.isFinite) { throw ValidationError("--qsr-alpha must be a positive number (got \(qsrAlpha))") }
-        if let topkRatio {
-            guard topkRatio > 0 && topkRatio <= 1 else { throw ValidationError("--topk-ratio must be in (0, 1] (got \(topkRatio))") }
-            guard optimizer == .dgc || optimizer == .graddrop else {
-                throw ValidationError("--topk-ratio applies to --optimizer dgc or graddrop only (got \(optimizer.rawValue))")
-            }
-        }
+        if let topkRatio, !(topkRatio > 0 && topkRatio <= 1) { throw ValidationError("--topk-ratio must be in (0, 1] (got \(topkRatio))") }
+        try refuse(["--topk-ratio"], given: topkRatio != nil, unless: [.dgc, .graddrop])
         if let dgcWarmupSteps, dgcWarmupSteps < 0 { throw ValidationError("--dgc-warmup-steps must be ≥ 0") }
         if let dgcClipNorm, !(dgcClipNorm > 0 && dgcClipNorm.isFinite) { throw ValidationError("--dgc-clip-norm must be a positive number (got \(dgcClipNorm))") }
-        guard (dgcWarmupSteps == nil && dgcClipNorm == nil) || optimizer == .dgc else {
-            throw ValidationError("--dgc-warmup-steps and --dgc-clip-norm apply to --optimizer dgc only (got \(optimizer.rawValue))")
-        }
+        try refuse(["--dgc-warmup-steps", "--dgc-clip-norm"], given: dgcWarmupSteps != nil || dgcClipNorm != nil, unless: [.dgc])
         if let terngradClip, !(terngradClip >= 0 && terngradClip.isFinite) {
             throw ValidationError("--terngrad-clip must be a number of standard deviations ≥ 0 (got \(terngradClip))")
         }
-        guard (terngradExchange == nil && terngradClip == nil) || optimizer == .terngrad else {
-            throw ValidationError("--terngrad-exchange and --terngrad-clip apply to --optimizer terngrad only (got \(optimizer.rawValue))")
-        }
+        try refuse(["--terngrad-exchange", "--terngrad-clip"], given: terngradExchange != nil || terngradClip != nil, unless: [.terngrad])
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir, the directory to resume from") }
         guard checkpointEvery >= 0, keepCheckpoints >= 1 else { throw ValidationError("--checkpoint-every must be ≥ 0 and --keep-checkpoints ≥ 1") }
         guard checkpointMinutes >= 0 && checkpointMinutes.isFinite else { throw ValidationError("--checkpoint-minutes must be a number of minutes ≥ 0") }
