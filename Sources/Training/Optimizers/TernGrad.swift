@@ -39,6 +39,8 @@ public final class TernGrad: GradientCompressor {
     public let exchange: Exchange
     private let seed: UInt64
     private let rank: Int
+    /// The coordinates the tensors cover.
+    private let count: Int
     private var sums: SignAllreduce?
 
     /// TernGrad over a gradient split into `tensors` (ranges that tile `0..<count` in order);
@@ -54,6 +56,7 @@ public final class TernGrad: GradientCompressor {
             throw TrainingError.invalidConfiguration("TernGrad's clipping must be a positive number of σ (got \(clipSigmas))")
         }
         self.tensors = tensors
+        self.count = tensors.last?.upperBound ?? 0
         self.clipSigmas = clipSigmas
         self.exchange = exchange
         self.seed = seed
@@ -67,7 +70,6 @@ public final class TernGrad: GradientCompressor {
     public func restore(scalars: [String: Int]) throws {}
 
     public func exchange(_ gradient: UnsafeMutableBufferPointer<Float>, step: Int, communicator: Communicator) throws {
-        let count = tensors.last?.upperBound ?? 0
         guard gradient.count == count else {
             throw TrainingError.invalidConfiguration("TernGrad's tensors cover \(count) coordinates but the gradient has \(gradient.count)")
         }
@@ -82,7 +84,7 @@ public final class TernGrad: GradientCompressor {
         case .allgather:
             try gatherCodes(gradient, communicator: communicator)
         }
-        forEachTensorRun(count: count) { tensor, run in
+        forEachTensorRun { tensor, run in
             let scale = scales[tensor]
             for index in run { base[index] *= scale }
         }
@@ -90,14 +92,13 @@ public final class TernGrad: GradientCompressor {
 
     /// Clips `values` in place to ±``clipSigmas``·σ; returns the largest magnitude left.
     private func clip(_ values: UnsafeMutableBufferPointer<Float>) -> Float {
-        var largest: Float = 0
-        for value in values { largest = max(largest, abs(value)) }
-        guard let clipSigmas, values.count > 1 else { return largest }
-        var sum = 0.0, squares = 0.0
+        var largest: Float = 0, sum = 0.0, squares = 0.0
         for value in values {
+            largest = max(largest, abs(value))
             sum += Double(value)
             squares += Double(value) * Double(value)
         }
+        guard let clipSigmas, values.count > 1 else { return largest }
         let mean = sum / Double(values.count)
         let sigma = Float((max(0, squares / Double(values.count) - mean * mean)).squareRoot())
         let bound = clipSigmas * sigma
@@ -108,7 +109,7 @@ public final class TernGrad: GradientCompressor {
 
     /// Replaces each coordinate g by sign(g)·Bernoulli(|g|/s), s its tensor's shared scale.
     private func ternarize(_ base: UnsafeMutablePointer<Float>, scales: [Float], key: UInt64) {
-        forEachTensorRun(count: tensors.last?.upperBound ?? 0) { tensor, run in
+        forEachTensorRun { tensor, run in
             let scale = scales[tensor]
             guard scale > 0 else {
                 (base + run.lowerBound).update(repeating: 0, count: run.count)
@@ -131,8 +132,8 @@ public final class TernGrad: GradientCompressor {
         return keys.next()
     }
 
-    /// Calls `body` with each tensor's part of each of ``Parallel``'s pieces of `0..<count`.
-    private func forEachTensorRun(count: Int, _ body: (Int, Range<Int>) -> Void) {
+    /// Calls `body` with each tensor's part of each of ``Parallel``'s pieces of the gradient.
+    private func forEachTensorRun(_ body: (Int, Range<Int>) -> Void) {
         Parallel.forEachPiece(count: count) { piece in
             for (tensor, range) in tensors.enumerated() where range.overlaps(piece) {
                 body(tensor, max(range.lowerBound, piece.lowerBound) ..< min(range.upperBound, piece.upperBound))
@@ -164,6 +165,7 @@ public final class TernGrad: GradientCompressor {
         for codes in everyone {
             codes.words.withUnsafeBufferPointer { accumulateTernary(words: $0, plane: plane, count: gradient.count, into: base) }
         }
+        // Divided, not scaled by 1/N, so the bits are those of the reduce-scatter's (c − N)/N.
         let ranks = Float(communicator.size)
         for index in gradient.indices { gradient[index] /= ranks }
     }
