@@ -235,6 +235,10 @@ mkdir -p "$work/other" && cp $train "$work/other/" && printf 'x' >>"$work/other/
 expect "ranks running different builds" nonzero "(rank 2): error: requireSameExecutable: ranks disagree: ranks run different executables (rank 0: $(realpath $train) digest" \
     ci/mpirun -np 2 $train --synthetic --steps 5 : -np 1 "$work/other/dlion-train" --synthetic --steps 5 --lr 0.01
 expect "unwritable metrics file" nonzero "cannot create the metrics file" ci/mpirun -np 2 $train --synthetic --metrics /nonexistent/m.jsonl
+expect "--trace writes every rank's steps and the sign allreduce's phases" zero "trace ok: 3 ranks, dlion-mavo" ci/trace-check.sh 3 dlion-mavo
+expect "--trace shows Global AdamW's allreduce and update inside its steps" zero "trace ok: 2 ranks, global-adamw" ci/trace-check.sh 2 global-adamw
+expect "unwritable trace file" nonzero "cannot create the trace file /nonexistent/t.json" \
+    ci/mpirun -np 2 $train --synthetic --steps 5 --trace /nonexistent/t.json
 expect "a metrics file that cannot be written stops every rank" nonzero "(rank 1): error: reporting failed on 1 other rank(s)" \
     ci/mpirun -np 2 $train --synthetic --steps 120 --metrics /dev/full
 expect "the failed write is named" nonzero "(rank 0): error: cannot write /dev/full: No space left on device" \

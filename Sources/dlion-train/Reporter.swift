@@ -61,7 +61,6 @@ final class Reporter {
         fflush(nil)
     }
 
-    /// Writes one JSON object as a line of the metrics file.
     /// Writes one JSON object as a line of the metrics file and flushes it; throws when the
     /// line cannot be written whole (a full disk, `/dev/full`).
     func record(_ fields: [(String, JSONValue)]) throws {

@@ -225,6 +225,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Time GEMM, the rest of forward/backward, optimizer and communication separately.")
     var profile = false
 
+    @Option(help: "Write every rank's timeline of the run (data, forward, backward, optimizer step with its pack, exchange, vote and unpack, evaluations, checkpoints) to this file as Chrome trace-event JSON, one process per rank, for ui.perfetto.dev or chrome://tracing; rank 0 writes it when the run finishes.")
+    var trace: String?
+
     @Option(help: "Progress display: line (redrawn in place), plain (one line per log), or auto (DLION_PROGRESS if set, else whether stdout is a terminal; ranks always see a terminal under mpirun, ci/mpirun sets DLION_PROGRESS).")
     var progress: ProgressChoice = .auto
 
@@ -298,7 +301,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// Every flag that changes what or how the ranks train, with its parsed value: they must
-    /// be the same on every rank. Left out: where rank 0 writes (`--metrics`, `--progress`), where
+    /// be the same on every rank (for `--trace`, whether it is on). Left out: where rank 0 writes (`--metrics`, `--progress`), where
     /// each host keeps the data (`--data-dir`), and the BLAS threads of each node.
     var settingsEveryRankShares: [(name: String, value: String)] {
         [("--model", model.rawValue), ("--layers", "\(layers)"), ("--channels", "\(channels)"), ("--heads", "\(heads)"),
@@ -313,14 +316,14 @@ struct TrainCommand: ParsableCommand {
          ("--terngrad-exchange", terngradExchange?.rawValue ?? "default"), ("--terngrad-clip", terngradClip.map { "\($0)" } ?? "default"),
          ("--warmup-steps", "\(warmupSteps)"), ("--schedule", schedule.rawValue), ("--seed", "\(seed)"),
          ("--synthetic", "\(synthetic)"), ("--eval-interval", "\(evalInterval)"), ("--log-interval", "\(logInterval)"),
-         ("--profile", "\(profile)")]
+         ("--profile", "\(profile)"), ("--trace", trace == nil ? "off" : "on")]
     }
 
     /// What a checkpoint must have been saved with to be resumed by this run: the settings
     /// every rank shares, less those that only change what is reported.
     var checkpointConfiguration: [String: String] {
         var configuration: [String: String] = [:]
-        for (name, value) in settingsEveryRankShares where !["--eval-interval", "--log-interval", "--profile"].contains(name) {
+        for (name, value) in settingsEveryRankShares where !["--eval-interval", "--log-interval", "--profile", "--trace"].contains(name) {
             configuration[name] = value
         }
         return configuration

@@ -99,8 +99,8 @@ final class TrainingRun {
                                  reporter: Reporter?, describing what: String, threads: Int) throws {
         let choice = options.optimizer
         let communicator = try world.duplicate()
-        let (schedule, totalSteps, peak, optimizer) = try world.agreeOnSuccess("set-up") {
-            () throws -> (LearningRateSchedule, Int, Float, any Optimizer) in
+        let (schedule, totalSteps, peak, optimizer, trace) = try world.agreeOnSuccess("set-up") {
+            () throws -> (LearningRateSchedule, Int, Float, any Optimizer, TraceFile?) in
             let (epochSteps, overflow) = options.epochs.multipliedReportingOverflow(by: data.stepsPerEpoch)
             guard options.steps != nil || !overflow else {
                 throw TrainingError.invalidConfiguration("--epochs \(options.epochs) × \(data.stepsPerEpoch) steps per epoch is more steps than can be counted; use fewer --epochs or --steps")
@@ -114,7 +114,7 @@ final class TrainingRun {
             let optimizer = try OptimizerFactory(options: options, rank: world.rank)
                 .make(count: model.arena.count, slots: model.arena.slots, communicator: communicator, schedule: schedule,
                       totalSteps: totalSteps, peak: peak, stepsPerEpoch: data.stepsPerEpoch)
-            return (schedule, totalSteps, peak, optimizer)
+            return (schedule, totalSteps, peak, optimizer, try options.trace.map { try TraceFile(path: $0, rank: world.rank) })
         }
 
         reporter?.say("dlion-train: \(optimizer.name) on \(what) (\(model.arena.count) parameters), \(world.size) rank(s) × batch \(options.batchSize), "
@@ -146,7 +146,17 @@ final class TrainingRun {
             trainer.observers.append(RunObserver(reporter: reporter, profile: options.profile, tokensPerExample: options.model == .gpt ? options.context : nil,
                                                  synchronizationRule: (optimizer as? LocalAdamW)?.rule, dgc: optimizer as? DGC))
         }
+        if let trace {
+            trainer.timeline = trace.timeline
+            communicator.timeline = trace.timeline
+            world.timeline = trace.timeline
+        }
         try trainer.run(from: position)
+        if let trace {
+            world.timeline = nil
+            try trace.write(over: world)
+            reporter?.say("timeline of every rank in \(trace.path) (open it in ui.perfetto.dev)")
+        }
     }
 
     private func loadData() throws -> (Dataset, Dataset) {

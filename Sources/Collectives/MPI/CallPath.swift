@@ -33,7 +33,7 @@ extension Communicator {
     /// `agreement`, every rank's arguments are agreed first (``agree(_:_:)``), so a bad argument
     /// anywhere throws everywhere; then `body` makes the call (each return code through
     /// ``check(_:_:)``); then, with a `payload`, the call's bytes and its time (argument check
-    /// included) are added to ``traffic``.
+    /// included) are added to ``traffic`` and, when there is a ``timeline``, recorded on it.
     ///
     /// `agreement` is `nil` where there is nothing to agree on or it was agreed already by
     /// the caller; `payload` is `nil` for calls that move no payload (barriers, communicator
@@ -41,12 +41,13 @@ extension Communicator {
     func perform<Result: ~Copyable>(_ call: String, agreeing agreement: Agreement?, payload: ((borrowing Result) -> Payload)?,
                                     _ body: () throws -> Result) throws -> Result {
         try MPI.requireRunning(call)
-        let started = MPI_Wtime()
+        let started = monotonicSeconds()
         if let agreement { try agree(call, agreement) }
         let result = try body()
         if let payload {
-            let bytes = payload(result)
-            traffic.record(sent: bytes.sent, received: bytes.received, seconds: MPI_Wtime() - started)
+            let bytes = payload(result), ended = monotonicSeconds()
+            traffic.record(sent: bytes.sent, received: bytes.received, seconds: ended - started)
+            timeline?.record(call, .communication, from: started, to: ended)
         }
         return result
     }

@@ -27,6 +27,10 @@ public final class Communicator {
     public var verifiesArguments = true
     /// Bytes this rank's calls on this communicator have sent and received.
     public internal(set) var traffic = TrafficCounters()
+    /// Where the calls counted in ``traffic`` (and the waits for nonblocking ones) are
+    /// recorded as ``Timeline/Category/communication`` spans, if anywhere; the sign allreduce
+    /// adds its pack, vote and unpack. Off (`nil`) by default.
+    public var timeline: Timeline?
 
     private let ownsHandle: Bool
 

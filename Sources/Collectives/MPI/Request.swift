@@ -9,7 +9,8 @@ import CMPI
 /// there is no caller left to tell and the process stops with the MPI error.
 public struct Request: ~Copyable {
     private var handle: MPI_Request?
-    private let call: String
+    /// The call it stands for, as errors and timelines name it (`"alltoall"`).
+    let call: String
     private let buffers: [AnyObject]
 
     init(handle: MPI_Request?, call: String, buffers: [AnyObject]) {
@@ -55,12 +56,17 @@ public struct Request: ~Copyable {
 
 /// Nonblocking collectives on ``MessageBuffer``s.
 extension Communicator {
-    /// Waits for `request`, adding the time spent waiting to ``traffic``.
+    /// Waits for `request`, adding the time spent waiting to ``traffic`` (and to the
+    /// ``timeline``, if there is one).
     ///
     /// The corresponding MPI function is `MPI_Wait`.
     public func wait(for request: consuming Request) throws {
-        let started = MPI_Wtime()
-        defer { traffic.seconds += MPI_Wtime() - started }
+        let started = monotonicSeconds(), call = request.call
+        defer {
+            let ended = monotonicSeconds()
+            traffic.seconds += ended - started
+            timeline?.record("wait for \(call)", .communication, from: started, to: ended)
+        }
         try request.wait()
     }
 

@@ -140,7 +140,9 @@ public final class SignAllreduce {
             let plan = self.plan(count: count)
             guard !plan.segments.isEmpty else { return true }
             let workspace = self.workspace(for: plan)
-            let finite = packAll(pack, words: workspace.send.storage.baseAddress!, plan: plan)
+            let finite = communicator.timeline.span("pack", .optimizer) {
+                packAll(pack, words: workspace.send.storage.baseAddress!, plan: plan)
+            }
             if nonFinite == .skip, try !communicator.holdsOnEveryRank(finite) { return false }
             try exchange(plan, unpack: unpack, workspace: workspace)
             return true
@@ -195,14 +197,21 @@ public final class SignAllreduce {
         }
         let segments = plan.segments
 
+        let timeline = communicator.timeline
         func vote(_ index: Int) {
+            timeline.span("vote", .optimizer) { voteSegment(index) }
+        }
+        func unpack(_ index: Int) {
+            timeline.span("unpack", .optimizer) { unpackSegment(index) }
+        }
+        func voteSegment(_ index: Int) {
             let segment = segments[index]
             VoteKernel.vote(rows: workspace.received[index % 2].storage.baseAddress!, ranks: ranks,
                             chunkWords: segment.chunkWords, reduction: reduction, tieKey: tieKey,
                             firstWord: segment.firstWord + communicator.rank * segment.chunkWords,
                             into: workspace.voted[index % 2].storage.baseAddress!)
         }
-        func unpack(_ index: Int) {
+        func unpackSegment(_ index: Int) {
             // Owner by owner, so that each run of result words is contiguous.
             let segment = segments[index]
             let gathered = workspace.gathered[index % 2].storage.baseAddress!

@@ -1,4 +1,5 @@
 import CBLAS
+import Collectives
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -134,11 +135,4 @@ public struct GEMMRecording: Sendable {
             stretches.append([[call]])
         }
     }
-}
-
-/// Seconds from a monotonic clock.
-public func monotonicSeconds() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }

@@ -49,6 +49,8 @@ public final class CompressedGradientAdamW: DistributedOptimizer {
         guard try allFiniteOnEveryRank(gradients, communicator: communicator) else { return false }
         try compressor.exchange(gradients, step: steps, communicator: communicator)
         steps += 1
-        return try local.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
+        return try communicator.timeline.span("update", .optimizer) {
+            try local.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
+        }
     }
 }

@@ -31,6 +31,8 @@ public final class DataParallel: DistributedOptimizer {
                      learningRate: Float) throws -> Bool {
         try averageAcrossRanks(gradients, communicator: communicator)
         communicationRounds += 1
-        return try base.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
+        return try communicator.timeline.span("update", .optimizer) {
+            try base.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
+        }
     }
 }

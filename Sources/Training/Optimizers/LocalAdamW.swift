@@ -157,7 +157,9 @@ public final class LocalAdamW: DistributedOptimizer {
             roundLeft = round.steps
         }
         if finite {
-            _ = try local.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
+            _ = try communicator.timeline.span("update", .optimizer) {
+                try local.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
+            }
             skipRun.current = 0
         } else {
             skippedInRound += 1

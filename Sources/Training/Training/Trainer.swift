@@ -93,6 +93,10 @@ public final class Trainer<M: Model> {
     public var observers: [any TrainingObserver] = []
     /// Where checkpoints go, if anywhere (``TrainingPlan/checkpointInterval``).
     public var checkpointer: Checkpointer?
+    /// Where each step's data, forward, backward and optimizer step, the evaluations and the
+    /// checkpoints are recorded, if anywhere; its clock restarts at the run's start barrier.
+    /// Give the communicators the same timeline to see their calls inside the steps.
+    public var timeline: Timeline?
 
     /// The optimizer as one that communicates, if it does.
     private let distributed: (any DistributedOptimizer)?
@@ -132,6 +136,7 @@ public final class Trainer<M: Model> {
         }
         distributed?.communicator.resetTraffic()
         try communicator.barrier()
+        timeline?.restartClock()
         startWatchdog()
         defer { watchdog?.stop() }
         let start = monotonicSeconds()
@@ -177,7 +182,9 @@ public final class Trainer<M: Model> {
                 }
                 let byInterval = step == plan.steps || (plan.checkpointInterval > 0 && step % plan.checkpointInterval == 0)
                 if let checkpointer, byInterval || decision.checkpointDue || decision.stopSignal != nil {
-                    try checkpointer.save(arena: model.arena, optimizer: optimizer, position: position)
+                    try timeline.span("checkpoint", .checkpoint) {
+                        try checkpointer.save(arena: model.arena, optimizer: optimizer, position: position)
+                    }
                     interruptions.saved(now: monotonicSeconds())
                     watchdog?.completed(step: step)
                 }
@@ -237,16 +244,18 @@ public final class Trainer<M: Model> {
     private func trainStep(epoch: Int, stepInEpoch: Int) throws -> Double {
         let step = position.step
         var mark = monotonicSeconds()
-        let batch = data.batch(epoch: epoch, step: stepInEpoch)
+        let batch = timeline.span("data", .data) { data.batch(epoch: epoch, step: stepInEpoch) }
         times.data += monotonicSeconds() - mark
         mark = monotonicSeconds()
         let gemmBefore = BLAS.gemmSeconds
-        let result = model.forward(batch)
-        model.backward(batch)
+        let result = timeline.span("forward", .compute) { model.forward(batch) }
+        timeline.span("backward", .compute) { model.backward(batch) }
         times.forwardBackward += monotonicSeconds() - mark
         times.gemm += BLAS.gemmSeconds - gemmBefore  // not the evaluations' GEMMs
         mark = monotonicSeconds()
-        let applied = try optimizer.step(model.arena, learningRate: plan.schedule.rate(at: step))
+        let applied = try timeline.span("optimizer step", .optimizer) {
+            try optimizer.step(model.arena, learningRate: plan.schedule.rate(at: step))
+        }
         times.optimizer += monotonicSeconds() - mark
         try account(applied: applied, step: step)
         position.step += 1
@@ -294,7 +303,9 @@ public final class Trainer<M: Model> {
 
     private func evaluate(step: Int, epoch: Int, elapsed: Double) throws -> Evaluation? {
         guard let evaluationData else { return nil }
-        let result = try onAveragedReplicas { try Evaluation.run(model: model, data: evaluationData, communicator: communicator) }
+        let result = try timeline.span("evaluation", .evaluation) {
+            try onAveragedReplicas { try Evaluation.run(model: model, data: evaluationData, communicator: communicator) }
+        }
         watchdog?.completed(step: step)
         emit(.evaluation(EvaluationReport(step: step, epoch: epoch, evaluation: result, elapsedSeconds: elapsed,
                                           bytesSentPerRank: distributed?.communicator.traffic.bytesSent ?? 0)))
