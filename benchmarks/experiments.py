@@ -8,12 +8,18 @@ For every method at every rank count:
    same factor, so that η·λ stays at the method's default (each method keeps its own relation
    between the two: the Lion family's smaller η and larger λ than AdamW's);
 2. the factor with the best tuning-seed accuracy, run at every one of --seeds (1, 2, 3): seeds
-   apart from the tuning one, so the reported numbers are not those the choice was made on.
+   apart from the tuning one, so the reported numbers are not those the choice was made on;
+3. where a claim's difference is within --close-margin (0.5) points of deciding it at those
+   seeds, both of its rows run at --close-seeds (4, 5) as well.
+
+At --control-ranks (5), an odd count where a majority vote has no ties, only the tie-policy
+ablation runs: the control for its verdicts at the even counts.
 
 Writes benchmarks/RESULTS.md (the table as mean ± standard deviation over seeds; each claim of
 the papers with a paired 95 % interval, Student t over the seeds, of the difference that
 decides it, and a verdict: "holds", "does not hold" or "not resolved at this noise"; the sweep
-in an appendix) and benchmarks/accuracy-vs-bits.png (matplotlib):
+in an appendix; QSR.md, from qsr_study.py, as its QSR section) and benchmarks/accuracy-vs-bits.png
+(matplotlib):
 
     benchmarks/with-matplotlib.sh benchmarks/experiments.py    # 4 and 8 ranks, 2 epochs a run
 
@@ -64,6 +70,7 @@ METHODS = [
     Method("DGC, warm-up 1/4 of the run", ("--optimizer", "dgc"), lr=0.1, weight_decay=1e-4, warmup_share=1 / 4),
 ]
 DGC_ROWS = [m.name for m in METHODS if m.warmup_share is not None]
+TIE_ABLATION = ["D-Lion (MaVo)", "D-Lion (MaVo), ties → 0"]
 BY_NAME = {m.name: m for m in METHODS}
 # Two-sided 95 % quantiles of Student's t, by degrees of freedom.
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
@@ -79,6 +86,34 @@ def code_version():
     diff = git("diff", "HEAD", "--", "Sources", "Package.swift")
     version = "sources-" + hashlib.sha256(committed.encode()).hexdigest()[:12]
     return version + ("+" + hashlib.sha256(diff.encode()).hexdigest()[:12] if diff else "")
+
+
+def platform():
+    """The CPU and OpenBLAS kernel the runs compute on. The same code and flags round floats
+    differently on another kernel (the runs are bit-reproducible on one platform only), so each
+    run records it and RESULTS.md says where its runs came from."""
+    import ctypes
+    cpu = next((line.split(":", 1)[1].strip() for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown CPU")
+    try:
+        corename = ctypes.CDLL("libopenblas.so.0").openblas_get_corename
+        corename.restype = ctypes.c_char_p
+        kernel = corename().decode()
+    except (OSError, AttributeError):
+        kernel = "unknown"
+    return f"{cpu}, OpenBLAS {kernel} kernels"
+
+
+def platforms(summaries):
+    """Which platforms `summaries` ran on, with how many runs each, as a sentence's clause."""
+    counts = {}
+    for summary in summaries:
+        name = summary.get("platform", "a platform not recorded (runs before platforms were)")
+        counts[name] = counts.get(name, 0) + 1
+    return "; ".join(f"{count} on {name}" for name, count in sorted(counts.items(), key=lambda item: -item[1]))
+
+
+PLATFORM = platform()
 
 
 class Runs:
@@ -120,12 +155,13 @@ class Runs:
             # A sweep point too hot to train is a result (never the best), not a failure.
             print("   diverged", file=sys.stderr, flush=True)
             metrics.unlink(missing_ok=True)
-            return {"diverged": True, "test_accuracy": 0.0, "elapsed_seconds": time.time() - started}
+            return {"diverged": True, "test_accuracy": 0.0, "elapsed_seconds": time.time() - started, "platform": PLATFORM}
         if result.returncode != 0:
             sys.exit(f"{name} at {ranks} ranks failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         summary = [json.loads(line) for line in metrics.read_text().splitlines() if '"summary"' in line][-1]
         metrics.unlink()
         summary["elapsed_seconds"] = time.time() - started
+        summary["platform"] = PLATFORM
         print(f"   {100 * summary['test_accuracy']:.2f} % in {summary['elapsed_seconds']:.0f} s", file=sys.stderr, flush=True)
         return summary
 
@@ -177,6 +213,11 @@ def paired_interval(a, b):
     return mean, T95.get(len(differences) - 1, 1.96) * statistics.stdev(differences) / len(differences) ** 0.5
 
 
+def seeds(a, b):
+    """How many seeds a paired interval of rows a and b is over (the seeds both ran)."""
+    return min(len(a.runs), len(b.runs))
+
+
 def interval_text(mean, half):
     return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
 
@@ -191,15 +232,33 @@ def better_verdict(mean, half, margin=0.0):
     return "not resolved at this noise"
 
 
+def best_global(row):
+    """The more accurate of the two global methods, the one D-Lion's first claim compares with."""
+    return max(row["Global Lion"], row["Global AdamW"], key=lambda r: r.accuracy)
+
+
+def claim_pairs(row):
+    """Each claim's two rows (a, b) and the margin m that decides it (a − b > −m), where both exist."""
+    pairs = []
+    if "Global AdamW" in row and "Global Lion" in row:
+        pairs.append(("D-Lion (MaVo)", best_global(row).method.name, 1.0))
+    pairs += [("D-Lion (MaVo)", name, 0.0) for name in ["TernGrad", "GradDrop", *DGC_ROWS]]
+    pairs += [("Local AdamW, QSR", "Local AdamW, H = 4", 0.0), ("Local AdamW, QSR", "Global AdamW", 0.0),
+              ("D-Lion (MaVo), ties → 0", "D-Lion (MaVo)", 0.0)]
+    return [(a, b, margin) for a, b, margin in pairs if a in row and b in row]
+
+
 def claims(rows, ranks):
     """Each claim of the papers at `ranks`, with the interval that decides it."""
     row = {name: rows[(name, ranks)] for name in BY_NAME if (name, ranks) in rows}
     mavo, lines = row["D-Lion (MaVo)"], []
-    best_global = max(row["Global Lion"], row["Global AdamW"], key=lambda r: r.accuracy)
-    mean, half = paired_interval(mavo, best_global)
+    if set(row) == set(TIE_ABLATION):
+        return tie_ablation(row, ranks)
+    best = best_global(row)
+    mean, half = paired_interval(mavo, best)
     lines.append(f"- **{ranks} ranks — D-Lion (MaVo) within 1 point of the better global method, at ~1/30 of its bytes:** "
-                 f"{better_verdict(mean, half, margin=1)}. MaVo − {best_global.method.name}: {interval_text(mean, half)} points; "
-                 f"{best_global.mean('bytes_sent_per_rank') / mavo.mean('bytes_sent_per_rank'):.1f}× fewer bytes.")
+                 f"{better_verdict(mean, half, margin=1)}. MaVo − {best.method.name}: {interval_text(mean, half)} points over {seeds(mavo, best)} seeds; "
+                 f"{best.mean('bytes_sent_per_rank') / mavo.mean('bytes_sent_per_rank'):.1f}× fewer bytes.")
     for name in ["TernGrad", "GradDrop", *DGC_ROWS]:
         other = row[name]
         mean, half = paired_interval(mavo, other)
@@ -212,27 +271,32 @@ def claims(rows, ranks):
             steady = f" ({other.mean('dgc_steady_bits_per_parameter_step'):.3g} after its warm-up)" \
                 if other.mean("dgc_steady_steps") > 0 else " (all of it in the warm-up)"
         lines.append(f"- **{ranks} ranks — D-Lion (MaVo) more accurate than {name} with fewer bits:** {verdict}. "
-                     f"MaVo − {name}: {interval_text(mean, half)} points; {mavo.up:.3g} against {other.up:.3g} bits sent per "
+                     f"MaVo − {name}: {interval_text(mean, half)} points over {seeds(mavo, other)} seeds; {mavo.up:.3g} against {other.up:.3g} bits sent per "
                      f"parameter per step{steady}.")
     qsr, constant, adamw = row["Local AdamW, QSR"], row["Local AdamW, H = 4"], row["Global AdamW"]
     mean, half = paired_interval(qsr, constant)
     fewer = qsr.mean("synchronizations") < constant.mean("synchronizations")
     verdict = better_verdict(mean, half) if fewer else "does not hold"
     lines.append(f"- **{ranks} ranks — QSR more accurate than constant H = 4 with fewer synchronizations:** {verdict}. "
-                 f"QSR − H = 4: {interval_text(mean, half)} points; {qsr.mean('synchronizations'):.0f} against "
+                 f"QSR − H = 4: {interval_text(mean, half)} points over {seeds(qsr, constant)} seeds; {qsr.mean('synchronizations'):.0f} against "
                  f"{constant.mean('synchronizations'):.0f} synchronizations.")
     mean, half = paired_interval(qsr, adamw)
     ratio = adamw.mean("bytes_sent_per_rank") / qsr.mean("bytes_sent_per_rank")
     verdict = better_verdict(mean, half) if ratio >= 5 else "does not hold"
     lines.append(f"- **{ranks} ranks — QSR at least as accurate as data-parallel AdamW with ≥ 5× fewer bytes:** {verdict}. "
-                 f"QSR − Global AdamW: {interval_text(mean, half)} points; {ratio:.1f}× fewer bytes.")
-    if "D-Lion (MaVo), ties → 0" in row:
-        mean, half = paired_interval(row["D-Lion (MaVo), ties → 0"], mavo)
-        resolved = "not resolved at this noise" if abs(mean) <= half else ("zero ties better" if mean > 0 else "random ties better")
-        parity = "even: ties happen" if ranks % 2 == 0 else "odd: no ties, a control"
-        lines.append(f"- **{ranks} ranks ({parity}) — ablation, ties → 0 against a random tie-break:** {resolved}. "
-                     f"Zero − random: {interval_text(mean, half)} points.")
-    return lines
+                 f"QSR − Global AdamW: {interval_text(mean, half)} points over {seeds(qsr, adamw)} seeds; {ratio:.1f}× fewer bytes.")
+    return lines + tie_ablation(row, ranks)
+
+
+def tie_ablation(row, ranks):
+    """sign(Σ) = 0 on ties against a random tie-break; at an odd rank count there are no ties."""
+    zero, random = row["D-Lion (MaVo), ties → 0"], row["D-Lion (MaVo)"]
+    mean, half = paired_interval(zero, random)
+    resolved = "not resolved at this noise" if abs(mean) <= half else ("zero ties better" if mean > 0 else "random ties better")
+    parity = "even: ties happen" if ranks % 2 == 0 else "odd: no ties, a control"
+    return [f"- **{ranks} ranks ({parity}) — ablation, ties → 0 against a random tie-break:** {resolved}. "
+            f"Zero − random: {interval_text(mean, half)} points over {seeds(zero, random)} seeds; "
+            f"{zero.up:.3g} against {random.up:.3g} bits sent per parameter per step."]
 
 
 def plot(rows, ranks_list, path):
@@ -273,46 +337,65 @@ def report(rows, args, started):
              f"steps. Each method's peak learning rate η is its dlion-train default times the best of "
              f"{', '.join(f'{f:.3g}' for f in args.lr_factors)} on seed {args.tune_seed} (the weight decay λ divided by the "
              f"same factor, so η·λ stays at the method's default); the table reports that setting over seeds "
-             f"{', '.join(map(str, args.seeds))}, apart from the tuning seed. Made by `{command.strip()}` on this "
+             f"{', '.join(map(str, args.seeds))}, apart from the tuning seed"
+             + (f", and over {', '.join(map(str, args.close_seeds))} too for both rows of a claim whose difference was "
+                f"within {args.close_margin:g} points of deciding it (the *seeds* column)" if args.close_seeds else "")
+             + (f"; at {', '.join(map(str, args.control_ranks))} ranks only the tie-policy ablation runs, the odd-rank "
+                "control where a vote never ties" if args.control_ranks else "")
+             + f". Made by `{command.strip()}` on this "
              f"project's 2-core machine (ranks oversubscribed), so wall times compare methods, not hardware; "
              f"the runs in this table took {compute / 3600:.1f} hours of machine time "
-             f"({(time.time() - started) / 60:.0f} minutes in this invocation, the rest cached).", "",
+             f"({(time.time() - started) / 60:.0f} minutes in this invocation, the rest cached). Runs by platform: "
+             f"{platforms(used)}.", "",
              "Bits are measured by the communicator's byte counters: *up* is what each rank sends, *down* what it receives, "
              "per parameter per step (fp32 ring allreduce: 2·(N−1)/N·32 each way). Synchronizations: rounds of communication "
              "(every step, except for Local AdamW). Intervals are paired by seed (the same seed gives every method the same "
              "initialization and data order): mean difference [95 % interval], Student t with seeds − 1 degrees of freedom.", "",
-             "| method | ranks | η (×default) | test accuracy (%) | bits/param/step up | down | bytes sent per rank | synchronizations | wall (s) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for ranks in args.ranks:
-        for method in METHODS:
-            row = rows[(method.name, ranks)]
-            lines.append(f"| {method.name} | {ranks} | {method.lr * row.factor:.3g} (×{row.factor:.3g}) | "
-                         f"{row.accuracy:.2f} ± {row.spread:.2f} | {row.up:.3g} | {row.down:.3g} | "
-                         f"{row.mean('bytes_sent_per_rank') / 2**20:.1f} MiB | {row.mean('synchronizations'):.0f} | "
-                         f"{row.mean('wall_seconds'):.0f} |")
+             "| method | ranks | η (×default) | seeds | test accuracy (%) | bits/param/step up | down | bytes sent per rank | synchronizations | wall (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    every_ranks = [*args.ranks, *args.control_ranks]
+    present = [(method, ranks) for ranks in every_ranks for method in METHODS if (method.name, ranks) in rows]
+    for method, ranks in present:
+        row = rows[(method.name, ranks)]
+        lines.append(f"| {method.name} | {ranks} | {method.lr * row.factor:.3g} (×{row.factor:.3g}) | {len(row.runs)} | "
+                     f"{row.accuracy:.2f} ± {row.spread:.2f} | {row.up:.3g} | {row.down:.3g} | "
+                     f"{row.mean('bytes_sent_per_rank') / 2**20:.1f} MiB | {row.mean('synchronizations'):.0f} | "
+                     f"{row.mean('wall_seconds'):.0f} |")
     lines += ["", "![test accuracy against bits per parameter per step](accuracy-vs-bits.png)", "", "## The claims, checked", ""]
-    for ranks in args.ranks:
+    for ranks in every_ranks:
         lines += claims(rows, ranks)
     lines += ["", f"## Appendix: the learning-rate sweep (seed {args.tune_seed}, test accuracy %)", "",
               "| method | ranks | " + " | ".join(f"η × {f:.3g}" for f in args.lr_factors) + " |",
               "|---|---|" + "---|" * len(args.lr_factors)]
-    for ranks in args.ranks:
-        for method in METHODS:
-            row = rows[(method.name, ranks)]
-            cells = ["diverged" if row.sweep[f].get("diverged") else
-                     f"**{100 * row.sweep[f]['test_accuracy']:.2f}**" if f == row.factor else f"{100 * row.sweep[f]['test_accuracy']:.2f}"
-                     for f in args.lr_factors]
-            lines.append(f"| {method.name} | {ranks} | " + " | ".join(cells) + " |")
+    for method, ranks in present:
+        row = rows[(method.name, ranks)]
+        cells = ["diverged" if row.sweep[f].get("diverged") else
+                 f"**{100 * row.sweep[f]['test_accuracy']:.2f}**" if f == row.factor else f"{100 * row.sweep[f]['test_accuracy']:.2f}"
+                 for f in args.lr_factors]
+        lines.append(f"| {method.name} | {ranks} | " + " | ".join(cells) + " |")
+    qsr = ROOT / "benchmarks/QSR.md"
+    if qsr.exists():
+        lines += ["", "## QSR in its regime: a long schedule (benchmarks/qsr_study.py)", "", qsr.read_text().strip()]
     discussion = ROOT / "benchmarks/results-discussion.md"
     if discussion.exists():
         lines += ["", discussion.read_text().strip()]
     return "\n".join(lines) + "\n"
 
 
+def build():
+    """dlion-train in release, as the runs use it."""
+    subprocess.run(["swift", "build", "-c", "release", "--product", "dlion-train"], cwd=ROOT, check=True, capture_output=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ranks", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="the seeds the table reports")
+    parser.add_argument("--close-seeds", type=int, nargs="*", default=[4, 5], help="added to both rows of a close claim")
+    parser.add_argument("--close-margin", type=float, default=0.5,
+                        help="points: a claim whose difference is this close to deciding it gets --close-seeds")
+    parser.add_argument("--control-ranks", type=int, nargs="*", default=[5],
+                        help="rank counts that run only the tie-policy ablation (odd: no ties)")
     parser.add_argument("--tune-seed", type=int, default=0, help="the seed the learning-rate sweep runs on")
     parser.add_argument("--lr-factors", type=float, nargs="+", default=[1 / 3, 1, 3, 9])
     parser.add_argument("--epochs", type=int, default=2)
@@ -321,20 +404,27 @@ def main():
     parser.add_argument("--fresh", action="store_true", help="forget finished runs")
     parser.add_argument("--out", default=str(ROOT / "benchmarks"))
     args = parser.parse_args()
-    if args.tune_seed in args.seeds:
+    if args.tune_seed in args.seeds + args.close_seeds:
         sys.exit(f"the tuning seed {args.tune_seed} is among --seeds: report on seeds the sweep did not choose on")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["swift", "build", "-c", "release", "--product", "dlion-train"], cwd=ROOT, check=True, capture_output=True)
+    build()
     started = time.time()
     runs = Runs(out / "results.json", args.fresh, args.epochs, args.steps)
     methods = [BY_NAME[name] for name in args.methods] if args.methods else METHODS
     rows = {}
-    for ranks in args.ranks:
-        for method in methods:
+    for ranks in [*args.ranks, *args.control_ranks]:
+        for method in methods if ranks in args.ranks else [BY_NAME[name] for name in TIE_ABLATION]:
             sweep = {f: runs.get(method, f, ranks, args.tune_seed) for f in args.lr_factors}
             factor = max(args.lr_factors, key=lambda f: sweep[f]["test_accuracy"])
             rows[(method.name, ranks)] = Row(method, ranks, sweep, factor, [runs.get(method, factor, ranks, s) for s in args.seeds])
+        # A claim within the margin of being decided gets more seeds on both of its rows.
+        row = {name: rows[(name, ranks)] for name in BY_NAME if (name, ranks) in rows}
+        for a, b, margin in claim_pairs(row):
+            mean, _ = paired_interval(row[a], row[b])
+            if abs(mean + margin) < args.close_margin:
+                for close in (row[a], row[b]):
+                    close.runs = [runs.get(close.method, close.factor, ranks, s) for s in args.seeds + args.close_seeds]
     if args.methods:
         print("ran the chosen methods; RESULTS.md needs them all", file=sys.stderr)
         return
