@@ -72,28 +72,31 @@ expect "ranks keep their name after the OpenBLAS re-exec" zero "2 ranks named dl
     kill $launcher; wait $launcher 2>/dev/null
     for _ in $(seq 50); do pgrep -f -- "--steps 100000 --log-interval 100000" >/dev/null || break; sleep 0.2; done
     echo "$named ranks named dlion-train"'
-# fault SIGNAL SECONDS FLAGS…: starts 4 ranks, sends SIGNAL to the last of them once they train,
-# and prints how mpirun ended, whether within SECONDS of the signal, and whether any rank is left.
+# fault SIGNAL SECONDS FLAGS…: starts 4 ranks, sends SIGNAL to the last of them once they train
+# (rank 0 has logged a step: a rank stopped in set-up, before the watchdog runs, would only show
+# that a loaded machine is slow), and prints how mpirun ended, whether within SECONDS of the
+# signal, and whether any rank is left.
 fault() {
-    local signal=$1 limit=$2
+    local signal=$1 limit=$2 log=$(mktemp)
     shift 2
-    ci/mpirun -np 4 $train --synthetic --steps 100000 --log-interval 100000 --eval-interval 100000 "$@" 2>&1 &
+    local marker="--steps 100000 --eval-interval 100000"
+    ci/mpirun -np 4 $train --synthetic $marker --log-interval 1 --metrics "$log" "$@" 2>&1 &
     local launcher=$! victim="" pid
-    for _ in $(seq 100); do
-        for pid in $(pgrep -f -- "--steps 100000 --log-interval 100000" || true); do
+    for _ in $(seq 600); do
+        for pid in $(pgrep -f -- "$marker" || true); do
             [[ "$(cat /proc/$pid/comm 2>/dev/null)" == dlion-train ]] && victim=$pid
         done
-        [[ -n $victim && $(pgrep -c -f -- "--steps 100000 --log-interval 100000") -ge 5 ]] && break
-        sleep 0.2
+        [[ -n $victim && $(pgrep -c -f -- "$marker") -ge 5 ]] && grep -q '"event":"step"' "$log" && break
+        sleep 0.1
     done
-    sleep 2
     local start=$(date +%s%N)
     kill -"$signal" "$victim"
     wait $launcher
     local code=$? elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
     sleep 0.5
-    local left=$(pgrep -c -f -- "--steps 100000 --log-interval 100000" || true)
-    pkill -KILL -f -- "--steps 100000 --log-interval 100000" 2>/dev/null
+    local left=$(pgrep -c -f -- "$marker" || true)
+    pkill -KILL -f -- "$marker" 2>/dev/null
+    rm -f "$log"
     echo "mpirun exit $code after $elapsed ms; ranks left: $left"
     ((code != 0 && elapsed <= limit * 1000 && left == 0)) && echo "fault handled within $limit s"
 }
