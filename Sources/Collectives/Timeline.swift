@@ -90,7 +90,7 @@ public final class Timeline {
         var events = [#"{"name":"process_name","ph":"M","pid":\#(rank),"tid":0,"args":{"name":"rank \#(rank)"}}"#]
         events.reserveCapacity(spans.count + 1)
         for span in spans {
-            events.append(#"{"name":"\#(Self.escaped(span.name))","cat":"\#(span.category.rawValue)","ph":"X","pid":\#(rank),"tid":0,"#
+            events.append(#"{"name":\#(jsonString(span.name)),"cat":"\#(span.category.rawValue)","ph":"X","pid":\#(rank),"tid":0,"#
                           + #""ts":\#(Self.microseconds(span.start)),"dur":\#(Self.microseconds(span.duration))}"#)
         }
         return events.joined(separator: ",\n")
@@ -107,22 +107,6 @@ public final class Timeline {
         let (whole, part) = nanoseconds.quotientAndRemainder(dividingBy: 1000)
         let sign = nanoseconds < 0 && whole == 0 ? "-" : ""
         return "\(sign)\(whole).\(String(abs(part) + 1000).dropFirst())"
-    }
-
-    /// `text` as the inside of a JSON string.
-    private static func escaped(_ text: String) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
     }
 }
 

@@ -46,12 +46,3 @@ extension String {
     /// The string padded with spaces to `width`.
     func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
 }
-
-extension String {
-    /// The string with every `target` replaced.
-    func replacingAll(_ target: Character, with replacement: String) -> String {
-        var result = ""
-        for character in self { if character == target { result += replacement } else { result.append(character) } }
-        return result
-    }
-}

@@ -1,3 +1,4 @@
+import Collectives
 import Training
 #if canImport(Glibc)
 import Glibc
@@ -87,9 +88,7 @@ enum JSONValue {
         switch self {
         case .int(let value): return String(value)
         case .double(let value): return value.isFinite ? "\(value)" : "null"
-        case .string(let value):
-            let escaped = value.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"")
-            return "\"\(escaped)\""
+        case .string(let value): return jsonString(value)
         }
     }
 }

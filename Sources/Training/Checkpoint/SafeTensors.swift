@@ -1,3 +1,4 @@
+import Collectives
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -118,19 +119,4 @@ public struct SafeTensors: Equatable {
         self.tensors = tensors.sorted { $0.start < $1.start }.map(\.tensor)
         self.metadata = metadata
     }
-}
-
-/// A JSON string literal of `text`.
-func jsonString(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case _ where scalar.value < 0x20: result += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-        default: result.unicodeScalars.append(scalar)
-        }
-    }
-    return result + "\""
 }
