@@ -292,7 +292,12 @@ def tie_ablation(row, ranks):
     """sign(Σ) = 0 on ties against a random tie-break; at an odd rank count there are no ties."""
     zero, random = row["D-Lion (MaVo), ties → 0"], row["D-Lion (MaVo)"]
     mean, half = paired_interval(zero, random)
-    resolved = "not resolved at this noise" if abs(mean) <= half else ("zero ties better" if mean > 0 else "random ties better")
+    if mean == 0 and half == 0:
+        resolved = "identical runs, seed by seed (a vote that cannot tie leaves the policy nothing to change)"
+    elif abs(mean) <= half:
+        resolved = "not resolved at this noise"
+    else:
+        resolved = "zero ties better" if mean > 0 else "random ties better"
     parity = "even: ties happen" if ranks % 2 == 0 else "odd: no ties, a control"
     return [f"- **{ranks} ranks ({parity}) — ablation, ties → 0 against a random tie-break:** {resolved}. "
             f"Zero − random: {interval_text(mean, half)} points over {seeds(zero, random)} seeds; "
