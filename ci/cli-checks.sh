@@ -239,6 +239,18 @@ expect "ranks running different builds" nonzero "(rank 2): error: requireSameExe
     ci/mpirun -np 2 $train --synthetic --steps 5 : -np 1 "$work/other/dlion-train" --synthetic --steps 5 --lr 0.01
 expect "unwritable metrics file" nonzero "cannot create the metrics file" ci/mpirun -np 2 $train --synthetic --metrics /nonexistent/m.jsonl
 expect "--trace writes every rank's steps and the sign allreduce's phases" zero "trace ok: 3 ranks, dlion-mavo" ci/trace-check.sh 3 dlion-mavo
+expect "--no-overlap trains the same model as the overlapped default" zero "same model" bash -c '
+    for flag in --overlap --no-overlap; do
+        ci/mpirun -np 3 '"$train"' --synthetic --steps 40 --hidden 300,200 --metrics "$1/overlap$flag.jsonl" $flag >/dev/null || exit 1
+    done
+    python3 - "$1/overlap--overlap.jsonl" "$1/overlap--no-overlap.jsonl" <<PY
+import json, sys
+a, b = ([json.loads(l) for l in open(p) if "\"summary\"" in l][-1] for p in sys.argv[1:])
+keys = ["test_loss", "test_accuracy"]
+assert all(a[k] == b[k] for k in keys), [(k, a[k], b[k]) for k in keys]
+print("same model")
+PY' _ "$work"
+expect "--trace without overlap keeps backward before the optimizer step" zero "trace ok: 2 ranks, dlion-avg" ci/trace-check.sh 2 dlion-avg --no-overlap
 expect "--trace shows Global AdamW's allreduce and update inside its steps" zero "trace ok: 2 ranks, global-adamw" ci/trace-check.sh 2 global-adamw
 expect "unwritable trace file" nonzero "cannot create the trace file /nonexistent/t.json" \
     ci/mpirun -np 2 $train --synthetic --steps 5 --trace /nonexistent/t.json

@@ -128,6 +128,7 @@ final class TrainingRun {
                                                  stallTimeout: options.stallTimeout.map { $0 == 0 ? .off : .seconds($0) } ?? .adaptive,
                                                  checkpointInterval: options.checkpointEvery,
                                                  checkpointSeconds: 60 * options.checkpointMinutes, stopOnSignals: true))
+        trainer.overlapsCommunication = options.overlap
         if let initial = options.initFrom {
             let file = try Checkpointer.loadParameters(from: initial, into: model.arena, communicator: world)
             reporter?.say("parameters from \(file); optimizer state starts afresh")
@@ -182,10 +183,12 @@ struct OptimizerFactory {
         switch options.optimizer {
         case .dlionMavo:
             return try DistributedLion(count: count, communicator: communicator, reduction: .majorityVote(options.tiePolicy.policy),
-                                       zeroPolicy: options.zeroSign.policy, hyperparameters: lion, seed: options.seed)
+                                       zeroPolicy: options.zeroSign.policy, hyperparameters: lion, seed: options.seed,
+                                       bucketLength: options.bucketLength)
         case .dlionAvg:
             return try DistributedLion(count: count, communicator: communicator, reduction: .average,
-                                       zeroPolicy: options.zeroSign.policy, hyperparameters: lion, seed: options.seed)
+                                       zeroPolicy: options.zeroSign.policy, hyperparameters: lion, seed: options.seed,
+                                       bucketLength: options.bucketLength)
         case .globalLion: return DataParallel(try Lion(count: count, hyperparameters: lion), communicator: communicator)
         case .globalAdamw: return DataParallel(try AdamW(count: count, hyperparameters: adamw), communicator: communicator)
         case .localAdamw:

@@ -20,6 +20,7 @@ struct TrainingChecks {
         checkNonFiniteGradientSkipsEverywhere()
         checkDistributedLionArenaStepMatchesFlatStep()
         checkDistributedLionArenaStepSkipsNonFinite()
+        for reduction in [SignReduction.majorityVote, .average] { checkOverlappedTrainingMatchesPlain(reduction) }
         checkTrainerStopsADivergingRunEverywhere(local: false)
         checkTrainerStopsADivergingRunEverywhere(local: true)
         checkASignalOnOneRankStopsEveryRankAfterTheSameStep()
@@ -249,6 +250,33 @@ struct TrainingChecks {
                     && viaArena.momentum.values == flat.momentum.values
             }
             harness.expect(identical, "dlion arena step matches flat step", size: count)
+        }
+    }
+
+    /// The trainer with Distributed Lion's exchange overlapped with backward (in buckets far
+    /// smaller than a layer, so that several are in flight) ends with the parameters and
+    /// momentum of the run without overlap, bit for bit, and the same rounds.
+    func checkOverlappedTrainingMatchesPlain(_ reduction: SignReduction) {
+        let call = "training \(reduction) overlapped with backward matches the plain run"
+        harness.run(call) {
+            let data = Dataset.synthetic(count: 512, featureCount: 20, classes: 4, seed: 3)
+            func train(overlapped: Bool) throws -> (parameters: [Float], momentum: [Float], rounds: Int) {
+                let model = try MLP(widths: [20, 150, 40, 4], maxBatch: 16, seed: 5)
+                let optimizer = try DistributedLion(count: model.arena.count, communicator: try world.duplicate(), reduction: reduction,
+                                                    seed: 1, bucketLength: 64 * world.size * 3)
+                let trainer = Trainer(model: model, optimizer: optimizer,
+                                      data: try ShardedBatches(dataset: data, rank: world.rank, ranks: world.size, batchSize: 8, seed: 9),
+                                      evaluationData: nil, communicator: world,
+                                      plan: TrainingPlan(steps: 25, schedule: .cosine(peak: 0.01, warmupSteps: 3, totalSteps: 25, minimum: 0)))
+                trainer.overlapsCommunication = overlapped
+                try trainer.run()
+                return (Array(model.arena.parameters), optimizer.momentum.values, optimizer.communicationRounds)
+            }
+            let plain = try train(overlapped: false), overlapped = try train(overlapped: true)
+            harness.expect(overlapped.parameters.map(\.bitPattern) == plain.parameters.map(\.bitPattern)
+                           && overlapped.momentum.map(\.bitPattern) == plain.momentum.map(\.bitPattern)
+                           && overlapped.rounds == 25 && plain.rounds == 25, call,
+                           "rounds \(overlapped.rounds) vs \(plain.rounds)")
         }
     }
 

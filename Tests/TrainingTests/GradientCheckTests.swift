@@ -137,4 +137,26 @@ import Testing
             #expect(Self.close(analytic[index], numeric, tolerance: 3e-2), "parameter \(index)")
         }
     }
+
+    /// The MLP's backward with a ready callback: the same gradients as without, watermarks at
+    /// each layer's first offset from the last layer down to 0, and every gradient past a
+    /// watermark already final when it is announced.
+    @Test func mlpBackwardAnnouncesFinalGradientsFromTheLastLayer() throws {
+        let model = try MLP(widths: [7, 6, 5, 3], maxBatch: 4, seed: 11)
+        let inputs = Self.randomArray(4 * 7, seed: 12, scale: 2)
+        let labels: [Int32] = [0, 2, 1, 2]
+        model.forward(inputs: inputs, labels: labels, batch: 4)
+        model.backward(batch: 4)
+        let plain = model.arena.withGradients { Array($0) }
+        model.arena.withGradients { $0.update(repeating: .nan) }
+        var announced: [(watermark: Int, gradients: [Float])] = []
+        model.backward(batch: 4) { watermark in announced.append((watermark, model.arena.withGradients { Array($0[watermark...]) })) }
+        #expect(model.arena.withGradients { Array($0) } == plain)
+        let layerStarts = model.arena.slots.filter { $0.name.hasSuffix(".weight") }.map(\.offset).reversed()
+        #expect(announced.map(\.watermark) == Array(layerStarts))
+        #expect(layerStarts.last == 0)
+        for (watermark, gradients) in announced {
+            #expect(gradients == Array(plain[watermark...]), "gradients from \(watermark) were not final when announced")
+        }
+    }
 }

@@ -69,6 +69,16 @@ public final class Communicator {
     /// Clears ``traffic``.
     public func resetTraffic() { traffic = TrafficCounters() }
 
+    /// Adds `other`'s traffic to this communicator's and clears `other`'s: for a helper
+    /// communicator whose calls belong to this one's.
+    func absorbTraffic(of other: Communicator) {
+        traffic.bytesSent += other.traffic.bytesSent
+        traffic.bytesReceived += other.traffic.bytesReceived
+        traffic.calls += other.traffic.calls
+        traffic.seconds += other.traffic.seconds
+        other.resetTraffic()
+    }
+
     /// Blocks until every rank has called it.
     ///
     /// The corresponding MPI function is `MPI_Barrier`.

@@ -40,11 +40,21 @@ public final class SignAllreduce {
     public let seed: UInt64
     /// Coordinates per pipelined segment.
     public let segmentLength: Int
+    /// Coordinates per bucket of the overlapped form
+    /// (``allreduce(_:into:nonFinite:whileFilling:)``): each bucket starts its exchange as
+    /// soon as its coordinates are final.
+    public let bucketLength: Int
 
     /// Calls so far: with ``seed``, it keys each call's coin flips. Set it only to restore the
     /// state of a saved run (every rank to the same value).
     public var calls: UInt64 = 0
     private var workspace: SignWorkspace?
+    /// The overlapped form's buffers, one set per bucket.
+    var bucketWorkspaceStorage: BucketWorkspace?
+    /// The overlapped form gathers on a duplicate of ``communicator``, so that its gathers and
+    /// alltoalls, started in an order that depends on timing, are each in the same order on
+    /// every rank.
+    var gatherCommunicatorStorage: Communicator?
 
     /// A sign allreduce on `communicator`.
     ///
@@ -53,13 +63,16 @@ public final class SignAllreduce {
     ///   - zeroPolicy: what exact zeros and NaNs vote (default: a fair coin).
     ///   - seed: makes the coin flips reproducible; pass the same seed on every rank.
     ///   - segmentLength: coordinates per pipelined segment (default 2²² = 4 Mi).
+    ///   - bucketLength: coordinates per bucket of the overlapped form (default 2¹⁸ = 256 Ki).
     public init(communicator: Communicator, reduction: SignReduction = .majorityVote,
-                zeroPolicy: ZeroSignPolicy = .random, seed: UInt64 = 0, segmentLength: Int = 1 << 22) {
+                zeroPolicy: ZeroSignPolicy = .random, seed: UInt64 = 0, segmentLength: Int = 1 << 22,
+                bucketLength: Int = 1 << 18) {
         self.communicator = communicator
         self.reduction = reduction
         self.zeroPolicy = zeroPolicy
         self.seed = seed
         self.segmentLength = segmentLength
+        self.bucketLength = bucketLength
     }
 
     /// Combines the signs of `source` across ranks and writes the result to `sink`.
@@ -76,17 +89,23 @@ public final class SignAllreduce {
     @inlinable @discardableResult
     public func allreduce<Source: SignSource, Sink: SignSink>(_ source: Source, into sink: Sink,
                                                               nonFinite: NonFiniteInput = .vote) throws -> Bool {
-        let policy = zeroPolicy
-        let checksFinite = nonFinite == .skip
+        let (pack, unpack) = kernels(source, sink, checksFinite: nonFinite == .skip)
         return try exchange(count: source.count, sinkCount: sink.count, sourceProblem: source.problem, nonFinite: nonFinite,
-                            pack: { coordinates, words, ternaryPlaneStride, key in
-                                SignKernels.pack(source, coordinates: coordinates, into: words, policy: policy, randomKey: key,
-                                                 ternaryPlaneStride: ternaryPlaneStride, checksFinite: checksFinite)
-                            },
-                            unpack: { wordCount, firstCoordinate, decoding, planes in
-                                SignKernels.unpack(wordCount: wordCount, firstCoordinate: firstCoordinate, decoding: decoding,
-                                                   into: sink, planes)
-                            })
+                            pack: pack, unpack: unpack)
+    }
+
+    /// The pack of `source` and the unpack into `sink`, specialized for their types.
+    @inlinable
+    func kernels<Source: SignSource, Sink: SignSink>(_ source: Source, _ sink: Sink, checksFinite: Bool) -> (Pack, Unpack) {
+        let policy = zeroPolicy
+        return ({ coordinates, words, ternaryPlaneStride, key in
+                    SignKernels.pack(source, coordinates: coordinates, into: words, policy: policy, randomKey: key,
+                                     ternaryPlaneStride: ternaryPlaneStride, checksFinite: checksFinite)
+                },
+                { wordCount, firstCoordinate, decoding, planes in
+                    SignKernels.unpack(wordCount: wordCount, firstCoordinate: firstCoordinate, decoding: decoding,
+                                       into: sink, planes)
+                })
     }
 
     /// Writes the combined signs of `input` to `output` (same count on this rank and on
@@ -118,22 +137,8 @@ public final class SignAllreduce {
     @usableFromInline
     func exchange(count: Int, sinkCount: Int, sourceProblem: String?, nonFinite: NonFiniteInput,
                   pack: Pack, unpack: Unpack) throws -> Bool {
-        let problem: String?
-        if let sourceProblem {
-            problem = sourceProblem
-        } else if sinkCount != count {
-            problem = "the source has \(count) coordinates but the sink has \(sinkCount); they must match"
-        } else if segmentLength < 64 {
-            problem = "segmentLength \(segmentLength) is below one 64-coordinate word"
-        } else {
-            problem = nil
-        }
-        let agreement = Agreement(problem: problem, values: [
-            AgreedValue(name: "coordinate count", value: count),
-            AgreedValue(name: "reduction (1 vote/tie-break, 2 vote/zero ties, 3 average, 4 ternary average)", value: reduction.code),
-            AgreedValue(name: "segment length", value: segmentLength),
-            AgreedValue(name: "non-finite policy (1 vote, 2 skip)", value: nonFinite.code),
-        ])
+        let agreement = agreement(count: count, sinkCount: sinkCount, sourceProblem: sourceProblem, nonFinite: nonFinite,
+                                  overlapped: false)
         // The bytes are counted by the alltoalls and allgathers inside.
         return try communicator.perform("SignAllreduce.allreduce", agreeing: agreement, payload: nil) {
             calls &+= 1
@@ -149,6 +154,30 @@ public final class SignAllreduce {
         }
     }
 
+    /// What every rank must agree on before a call, and this rank's problem with its
+    /// arguments, if any.
+    func agreement(count: Int, sinkCount: Int, sourceProblem: String?, nonFinite: NonFiniteInput,
+                   overlapped: Bool) -> Agreement {
+        let problem: String?
+        let length = overlapped ? bucketLength : segmentLength
+        if let sourceProblem {
+            problem = sourceProblem
+        } else if sinkCount != count {
+            problem = "the source has \(count) coordinates but the sink has \(sinkCount); they must match"
+        } else if length < 64 {
+            problem = "\(overlapped ? "bucketLength" : "segmentLength") \(length) is below one 64-coordinate word"
+        } else {
+            problem = nil
+        }
+        return Agreement(problem: problem, values: [
+            AgreedValue(name: "coordinate count", value: count),
+            AgreedValue(name: "reduction (1 vote/tie-break, 2 vote/zero ties, 3 average, 4 ternary average)", value: reduction.code),
+            AgreedValue(name: "overlapped with the source's computation (0 no, 1 yes)", value: overlapped ? 1 : 0),
+            AgreedValue(name: overlapped ? "bucket length" : "segment length", value: length),
+            AgreedValue(name: "non-finite policy (1 vote, 2 skip)", value: nonFinite.code),
+        ])
+    }
+
     /// The bytes one call sends from each rank (and receives at each rank) for `count`
     /// coordinates, padding included; with `nonFinite: .skip`, the verdict's 4-byte allreduce
     /// too (2·(N−1)/N·4 bytes by the ring convention).
@@ -159,9 +188,10 @@ public final class SignAllreduce {
         return plan.bytesPerRank + verdict
     }
 
-    private func plan(count: Int) -> SegmentPlan {
-        SegmentPlan(count: count, ranks: communicator.size, segmentLength: segmentLength, inputPlanes: reduction.inputPlanes,
-                    resultPlanes: reduction.resultPlanes(ranks: communicator.size))
+    /// How `count` coordinates are cut into segments of `length` (default: ``segmentLength``).
+    func plan(count: Int, length: Int? = nil) -> SegmentPlan {
+        SegmentPlan(count: count, ranks: communicator.size, segmentLength: length ?? segmentLength,
+                    inputPlanes: reduction.inputPlanes, resultPlanes: reduction.resultPlanes(ranks: communicator.size))
     }
 
     private func workspace(for plan: SegmentPlan) -> SignWorkspace {
@@ -177,44 +207,48 @@ public final class SignAllreduce {
     /// Everything is packed before anything is sent, so that with ``NonFiniteInput/skip`` the
     /// verdict is known before any sink is written.
     private func packAll(_ pack: Pack, words: UnsafeMutablePointer<UInt64>, plan: SegmentPlan) -> Bool {
+        self.pack(pack, words: words, plan: plan, wordRange: 0..<plan.paddedWords)
+    }
+
+    /// Packs the words `wordRange` of the vector into `words` (which holds the whole packed
+    /// vector), split over ``Parallel/threads``; returns whether the values checked were all
+    /// finite. A coordinate's coin flip depends on the call and the coordinate only, so any
+    /// split packs the same words.
+    func pack(_ pack: Pack, words: UnsafeMutablePointer<UInt64>, plan: SegmentPlan, wordRange: Range<Int>) -> Bool {
         let key = SignBits.key(seed: seed, stream: calls << 20 | UInt64(communicator.rank))
         let ternaryPlaneStride = plan.inputPlanes == 2 ? plan.paddedWords : 0
-        return Parallel.mapPieces(count: plan.paddedWords * 64) { piece in
-            pack(piece, words + piece.lowerBound / 64, ternaryPlaneStride, key)
+        let first = wordRange.lowerBound * 64
+        return Parallel.mapPieces(count: wordRange.count * 64) { piece in
+            pack(piece.lowerBound + first..<piece.upperBound + first, words + wordRange.lowerBound + piece.lowerBound / 64,
+                 ternaryPlaneStride, key)
         }.allSatisfy { $0 }
     }
 
-    /// The pipeline over the packed segments: vote k and exchange k+1; unpack k−1 while k is
-    /// gathered.
-    private func exchange(_ plan: SegmentPlan, unpack decode: Unpack, workspace: SignWorkspace) throws {
-        let ranks = communicator.size
-        let tieKey = SignBits.key(seed: ~seed, stream: calls)
-        let decoding: ResultDecoding = switch (reduction, plan.resultPlanes) {
-        case (.average, let planes): .count(planes: planes, ranks: ranks)
-        case (.ternaryAverage, let planes): .ternaryCount(planes: planes, ranks: ranks)
+    /// How the gathered result planes decode: signs, ternary signs or counts.
+    func decoding(_ plan: SegmentPlan) -> ResultDecoding {
+        switch (reduction, plan.resultPlanes) {
+        case (.average, let planes): .count(planes: planes, ranks: communicator.size)
+        case (.ternaryAverage, let planes): .ternaryCount(planes: planes, ranks: communicator.size)
         case (_, 2): .ternary
         default: .sign
         }
-        let segments = plan.segments
+    }
 
-        let timeline = communicator.timeline
-        func vote(_ index: Int) {
-            timeline.span("vote", .optimizer) { voteSegment(index) }
+    /// Counts the votes of `segment`'s chunk owned by this rank: `rows` is what the alltoall
+    /// brought (every rank's words of that chunk), `voted` gets the result planes.
+    func vote(_ segment: SegmentPlan.Segment, rows: UnsafePointer<UInt64>, into voted: UnsafeMutablePointer<UInt64>) {
+        communicator.timeline.span("vote", .optimizer) {
+            VoteKernel.vote(rows: rows, ranks: communicator.size, chunkWords: segment.chunkWords, reduction: reduction,
+                            tieKey: SignBits.key(seed: ~seed, stream: calls),
+                            firstWord: segment.firstWord + communicator.rank * segment.chunkWords, into: voted)
         }
-        func unpack(_ index: Int) {
-            timeline.span("unpack", .optimizer) { unpackSegment(index) }
-        }
-        func voteSegment(_ index: Int) {
-            let segment = segments[index]
-            VoteKernel.vote(rows: workspace.received[index % 2].storage.baseAddress!, ranks: ranks,
-                            chunkWords: segment.chunkWords, reduction: reduction, tieKey: tieKey,
-                            firstWord: segment.firstWord + communicator.rank * segment.chunkWords,
-                            into: workspace.voted[index % 2].storage.baseAddress!)
-        }
-        func unpackSegment(_ index: Int) {
-            // Owner by owner, so that each run of result words is contiguous.
-            let segment = segments[index]
-            let gathered = workspace.gathered[index % 2].storage.baseAddress!
+    }
+
+    /// Decodes `segment`'s gathered result planes (every owner's, in rank order) into the
+    /// sink, owner by owner, so that each run of result words is contiguous.
+    func unpack(_ segment: SegmentPlan.Segment, gathered: UnsafePointer<UInt64>, plan: SegmentPlan, decoding: ResultDecoding,
+                _ decode: Unpack) {
+        communicator.timeline.span("unpack", .optimizer) {
             let chunk = segment.chunkWords, planes = plan.resultPlanes
             Parallel.forEachPiece(count: segment.wordCount, alignment: 1) { words in
                 var word = words.lowerBound
@@ -226,6 +260,21 @@ public final class SignAllreduce {
                     word = end
                 }
             }
+        }
+    }
+
+    /// The pipeline over the packed segments: vote k and exchange k+1; unpack k−1 while k is
+    /// gathered.
+    private func exchange(_ plan: SegmentPlan, unpack decode: Unpack, workspace: SignWorkspace) throws {
+        let decoding = decoding(plan)
+        let segments = plan.segments
+        func vote(_ index: Int) {
+            self.vote(segments[index], rows: workspace.received[index % 2].storage.baseAddress!,
+                      into: workspace.voted[index % 2].storage.baseAddress!)
+        }
+        func unpack(_ index: Int) {
+            self.unpack(segments[index], gathered: workspace.gathered[index % 2].storage.baseAddress!, plan: plan,
+                        decoding: decoding, decode)
         }
         func exchange(_ index: Int) throws -> Request {
             try communicator.startAlltoall(workspace.send, from: segments[index].firstWord, planes: plan.inputPlanes,

@@ -112,10 +112,21 @@ public final class MLP: Model {
     /// The gradient of `batch`'s mean loss, after ``forward(_:)`` on it (``backward(batch:)``).
     public func backward(_ batch: LabelledBatch) { backward(batch: batch.count) }
 
+    /// ``backward(_:)``, saying after each layer that its weight and bias gradients are final
+    /// (the arena holds the layers in order, so the watermark descends layer by layer).
+    public func backward(_ batch: LabelledBatch, gradientsReady: (_ firstFinalGradient: Int) throws -> Void) rethrows {
+        try backward(batch: batch.count, gradientsReady: gradientsReady)
+    }
+
+    /// Writes the gradient of the mean loss of the last forward pass's `batch` rows into
+    /// ``arena``'s gradients (``backward(batch:gradientsReady:)`` without the callback).
+    public func backward(batch: Int) { backward(batch: batch, gradientsReady: { _ in }) }
+
     /// Writes the gradient of the mean loss of the last forward pass's `batch` rows into
     /// ``arena``'s gradients, every one of them (the layers write rather than accumulate, so
-    /// no zeroing pass is needed).
-    public func backward(batch: Int) {
+    /// no zeroing pass is needed); after each layer, `gradientsReady` hears the offset from
+    /// which the gradients are final.
+    public func backward(batch: Int, gradientsReady: (_ firstFinalGradient: Int) throws -> Void) rethrows {
         let layers = widths.count - 1
         var upstream = gradientScratch.0.baseAddress!   // d(preActivation) of the current layer
         var downstream = gradientScratch.1.baseAddress!
@@ -126,6 +137,7 @@ public final class MLP: Model {
                             dweight: arena.gradients(weights[layer]).baseAddress!, dbias: arena.gradients(biases[layer]).baseAddress!,
                             dout: upstream, inp: activations[layer].baseAddress!, weight: arena.parameters(weights[layer]).baseAddress!,
                             batch: batch, inputs: widths[layer], outputs: widths[layer + 1])
+            try gradientsReady(weights[layer].offset)
             guard layer > 0 else { break }
             // Through the activation that produced this layer's input.
             let count = batch * widths[layer]

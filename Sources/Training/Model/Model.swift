@@ -20,6 +20,23 @@ public protocol Model: AnyObject {
     /// into the arena's gradients, every one of them: a model whose layers accumulate calls
     /// ``ParameterArena/zeroGradients()`` first.
     func backward(_ batch: Batch)
+    /// ``backward(_:)``, telling `gradientsReady` as it goes which gradients are final: each
+    /// call `gradientsReady(c)` says that the arena's gradients from offset `c` to the end
+    /// will not change again in this pass, so an optimizer can start sending them while the
+    /// rest are computed (``OverlappingOptimizer``). Watermarks descend and the last is 0.
+    ///
+    /// By default, ``backward(_:)`` and then `gradientsReady(0)`: correct for any model, with
+    /// nothing to overlap. A model whose backward finishes its arena's tensors from the last
+    /// to the first (as a stack of layers stored in order does) says so after each one.
+    func backward(_ batch: Batch, gradientsReady: (_ firstFinalGradient: Int) throws -> Void) rethrows
+}
+
+extension Model {
+    /// ``backward(_:)``, then every gradient is final.
+    public func backward(_ batch: Batch, gradientsReady: (_ firstFinalGradient: Int) throws -> Void) rethrows {
+        backward(batch)
+        try gradientsReady(0)
+    }
 }
 
 /// How a model did on one batch, summed so that batches and ranks add up.

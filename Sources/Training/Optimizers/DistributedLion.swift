@@ -17,7 +17,7 @@ import Collectives
 /// instead of 24: the finite check rides in the pack, the new momentum is written over the
 /// dead gradients, and on success that storage becomes the momentum while the old momentum's
 /// storage becomes the arena's gradient storage.
-public final class DistributedLion: DistributedOptimizer {
+public final class DistributedLion: OverlappingOptimizer {
     public let name: String
     public var communicator: Communicator { signs.communicator }
     public private(set) var communicationRounds = 0
@@ -31,13 +31,17 @@ public final class DistributedLion: DistributedOptimizer {
     /// Distributed Lion for `count` parameters over `communicator`, combining votes with
     /// `reduction` (majority vote with a random tie-break by default); a coordinate whose
     /// update direction is exactly zero votes as `zeroPolicy` says. `seed` makes coin flips
-    /// for exact zeros and ties reproducible. Throws when the momentum would not fit in memory.
+    /// for exact zeros and ties reproducible. An overlapped step
+    /// (``step(_:learningRate:computingGradients:)``) sends votes in buckets of `bucketLength`
+    /// parameters (``SignAllreduce/bucketLength``). Throws when the momentum would not fit in
+    /// memory.
     public init(count: Int, communicator: Communicator, reduction: SignReduction = .majorityVote,
                 zeroPolicy: ZeroSignPolicy = .random, hyperparameters: LionHyperparameters = LionHyperparameters(),
-                seed: UInt64 = 0) throws {
+                seed: UInt64 = 0, bucketLength: Int = 1 << 18) throws {
         self.hyperparameters = hyperparameters
         self.momentum = try StateBuffer.allocate(["momentum"], count: count)[0]
-        self.signs = SignAllreduce(communicator: communicator, reduction: reduction, zeroPolicy: zeroPolicy, seed: seed)
+        self.signs = SignAllreduce(communicator: communicator, reduction: reduction, zeroPolicy: zeroPolicy, seed: seed,
+                                   bucketLength: bucketLength)
         switch reduction {
         case .average: name = "dlion-avg"
         case .ternaryAverage: name = "dlion-avg-ternary"
@@ -68,22 +72,42 @@ public final class DistributedLion: DistributedOptimizer {
     /// new momentum over the arena's gradients and checks it is finite, and only if it is on
     /// every rank do the parameters move and that storage become the momentum.
     public func step(_ arena: ParameterArena, learningRate: Float) throws -> Bool {
+        try step(arena, learningRate: learningRate, overlappingWith: nil)
+    }
+
+    /// ``step(_:learningRate:)`` with the votes of each bucket of layers sent as soon as
+    /// `computingGradients` says their gradients are final
+    /// (``SignAllreduce/allreduce(_:into:nonFinite:whileFilling:)``); the same step bit for bit.
+    public func step(_ arena: ParameterArena, learningRate: Float,
+                     computingGradients: (_ ready: (_ firstFinalGradient: Int) throws -> Void) throws -> Void) throws -> Bool {
+        try withoutActuallyEscaping(computingGradients) { try step(arena, learningRate: learningRate, overlappingWith: $0) }
+    }
+
+    private func step(_ arena: ParameterArena, learningRate: Float, overlappingWith fill: Fill?) throws -> Bool {
         let gradients = arena.withGradients { $0 }
         let applied = try step(parameters: arena.parameters, gradients: UnsafeBufferPointer(gradients), nextMomentum: gradients,
-                               learningRate: learningRate, nonFinite: .skip)
+                               learningRate: learningRate, nonFinite: .skip, overlappingWith: fill)
         if applied { momentum.storage = arena.exchangeGradientStorage(momentum.storage) }
         return applied
     }
 
-    /// The whole update: one sign allreduce from Lion's direction into Lion's update.
+    /// What computes the gradients while the votes travel.
+    private typealias Fill = ((Int) throws -> Void) throws -> Void
+
+    /// The whole update: one sign allreduce from Lion's direction into Lion's update, overlapped
+    /// with `fill` when there is one.
     private func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
                       nextMomentum: UnsafeMutableBufferPointer<Float>, learningRate: Float,
-                      nonFinite: NonFiniteInput) throws -> Bool {
+                      nonFinite: NonFiniteInput, overlappingWith fill: Fill? = nil) throws -> Bool {
         let h = hyperparameters
         let direction = LionDirection(momentum: UnsafeBufferPointer(momentum.storage), gradient: gradients,
                                       nextMomentum: nextMomentum, beta1: h.beta1, beta2: h.beta2)
         let update = LionUpdate(parameters: parameters, learningRate: learningRate, weightDecay: h.weightDecay)
-        let applied = try signs.allreduce(direction, into: update, nonFinite: nonFinite)
+        let applied = if let fill {
+            try signs.allreduce(direction, into: update, nonFinite: nonFinite, whileFilling: fill)
+        } else {
+            try signs.allreduce(direction, into: update, nonFinite: nonFinite)
+        }
         if applied { communicationRounds += 1 }
         return applied
     }

@@ -66,6 +66,27 @@ extension DistributedOptimizer {
     public var synchronizations: [Synchronization] { [] }
 }
 
+/// A distributed optimizer that can start communicating while the gradients are still being
+/// computed: its step runs the backward pass itself, and sends each part of the gradient as
+/// soon as backward says it is final (``Model/backward(_:gradientsReady:)``).
+///
+/// ```swift
+/// let applied = try optimizer.step(model.arena, learningRate: rate) { ready in
+///     model.backward(batch, gradientsReady: ready)
+/// }
+/// ```
+///
+/// The step applied is the one ``Optimizer/step(_:learningRate:)`` applies after a full
+/// backward pass, bit for bit.
+public protocol OverlappingOptimizer: DistributedOptimizer {
+    /// One step on `arena`: runs `computingGradients`, which writes the arena's gradients and
+    /// calls its `ready` argument with descending offsets from which they are final, and
+    /// exchanges each final part while the rest is computed; returns whether the step was
+    /// applied, as ``Optimizer/step(_:learningRate:)`` does.
+    func step(_ arena: ParameterArena, learningRate: Float,
+              computingGradients: (_ ready: (_ firstFinalGradient: Int) throws -> Void) throws -> Void) throws -> Bool
+}
+
 /// Lion's hyperparameters (Chen et al. 2023; the defaults are the paper's).
 public struct LionHyperparameters: Sendable, Equatable {
     /// Interpolation between momentum and gradient for the update direction.

@@ -98,6 +98,10 @@ public final class Trainer<M: Model> {
     /// Give the communicators the same timeline to see their calls inside the steps.
     public var timeline: Timeline?
 
+    /// Whether an ``OverlappingOptimizer`` starts sending gradients while backward is still
+    /// computing them (on by default; the parameters are the same either way, bit for bit).
+    public var overlapsCommunication = true
+
     /// The optimizer as one that communicates, if it does.
     private let distributed: (any DistributedOptimizer)?
     private var times = StepTimes()
@@ -246,21 +250,55 @@ public final class Trainer<M: Model> {
         var mark = monotonicSeconds()
         let batch = timeline.span("data", .data) { data.batch(epoch: epoch, step: stepInEpoch) }
         times.data += monotonicSeconds() - mark
-        mark = monotonicSeconds()
+        let result: BatchResult
         let gemmBefore = BLAS.gemmSeconds
-        let result = timeline.span("forward", .compute) { model.forward(batch) }
-        timeline.span("backward", .compute) { model.backward(batch) }
-        times.forwardBackward += monotonicSeconds() - mark
-        times.gemm += BLAS.gemmSeconds - gemmBefore  // not the evaluations' GEMMs
-        mark = monotonicSeconds()
-        let applied = try timeline.span("optimizer step", .optimizer) {
-            try optimizer.step(model.arena, learningRate: plan.schedule.rate(at: step))
+        let applied: Bool
+        if overlapsCommunication, let overlapping = optimizer as? any OverlappingOptimizer {
+            (result, applied) = try overlappedStep(batch, overlapping, learningRate: plan.schedule.rate(at: step))
+        } else {
+            mark = monotonicSeconds()
+            result = timeline.span("forward", .compute) { model.forward(batch) }
+            timeline.span("backward", .compute) { model.backward(batch) }
+            times.forwardBackward += monotonicSeconds() - mark
+            mark = monotonicSeconds()
+            applied = try timeline.span("optimizer step", .optimizer) {
+                try optimizer.step(model.arena, learningRate: plan.schedule.rate(at: step))
+            }
+            times.optimizer += monotonicSeconds() - mark
         }
-        times.optimizer += monotonicSeconds() - mark
+        times.gemm += BLAS.gemmSeconds - gemmBefore  // not the evaluations' GEMMs
         try account(applied: applied, step: step)
         position.step += 1
         try reportSynchronizations()
         return result.lossSum / Double(max(1, result.count))
+    }
+
+    /// Forward, then backward inside the optimizer step, which starts sending each bucket of
+    /// gradients as backward finishes it. The time spent in the optimizer's callbacks counts
+    /// as optimizer time, the rest of backward as backward.
+    private func overlappedStep(_ batch: M.Batch, _ optimizer: any OverlappingOptimizer,
+                                learningRate: Float) throws -> (BatchResult, Bool) {
+        var mark = monotonicSeconds()
+        let result = timeline.span("forward", .compute) { model.forward(batch) }
+        times.forwardBackward += monotonicSeconds() - mark
+        mark = monotonicSeconds()
+        var backward = 0.0, inCallbacks = 0.0
+        let applied = try timeline.span("optimizer step (overlapped with backward)", .optimizer) {
+            try optimizer.step(model.arena, learningRate: learningRate) { ready in
+                let started = monotonicSeconds()
+                defer { backward += monotonicSeconds() - started }
+                try timeline.span("backward", .compute) {
+                    try model.backward(batch) { firstFinal in
+                        let called = monotonicSeconds()
+                        defer { inCallbacks += monotonicSeconds() - called }
+                        try ready(firstFinal)
+                    }
+                }
+            }
+        }
+        times.forwardBackward += backward - inCallbacks
+        times.optimizer += monotonicSeconds() - mark - (backward - inCallbacks)
+        return (result, applied)
     }
 
     /// Counts a skipped step; stops the run on every rank after too many in a row.

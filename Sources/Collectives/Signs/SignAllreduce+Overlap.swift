@@ -1,0 +1,223 @@
+/// The sign allreduce overlapped with the computation of its source: the exchange of each
+/// bucket of ``SignAllreduce/bucketLength`` coordinates starts as soon as the caller says
+/// that bucket is final, so that the bytes of the last layers travel while backward is still
+/// computing the first layers' gradients.
+///
+/// ```swift
+/// try signs.allreduce(direction, into: update, nonFinite: .skip) { ready in
+///     model.backward(batch, gradientsReady: ready)   // calls ready(c): coordinates ≥ c are final
+/// }
+/// ```
+///
+/// The result is bit-identical to ``SignAllreduce/allreduce(_:into:nonFinite:)``'s for the
+/// same ``SignAllreduce/calls``: a coordinate's coin flips depend on the call and the
+/// coordinate, never on how the vector is cut.
+extension SignAllreduce {
+    /// Combines the signs of `source` across ranks into `sink` as
+    /// ``allreduce(_:into:nonFinite:)`` does, while `fill` computes the source's values.
+    ///
+    /// `fill` receives `ready`; each call `ready(c)` says that the source's coordinates from
+    /// `c` to the end are final and will not change again, so their buckets are packed and
+    /// their exchange starts (it also moves the exchanges already started along; MPI
+    /// progresses nonblocking calls only inside MPI calls). Watermarks should descend; a
+    /// larger one than before changes nothing. After `fill` returns, whatever was not yet
+    /// declared ready is packed and exchanged, and the sink is written once every bucket has
+    /// been combined (with `nonFinite: .skip`, only if no rank's source held a NaN or an
+    /// infinity; the verdict is the same on every rank).
+    ///
+    /// The sink is written only after `fill` returns, so `fill` may read what the sink will
+    /// change (a model's parameters) but must not change a coordinate it declared ready.
+    /// Every rank must make this call with the same arguments, as for the plain form; `fill`
+    /// should throw only by rethrowing `ready`'s errors, because a rank that leaves early
+    /// leaves the others waiting in their exchanges.
+    @inlinable @discardableResult
+    public func allreduce<Source: SignSource, Sink: SignSink>(
+        _ source: Source, into sink: Sink, nonFinite: NonFiniteInput = .vote,
+        whileFilling fill: (_ ready: (_ firstFinalCoordinate: Int) throws -> Void) throws -> Void
+    ) throws -> Bool {
+        let (pack, unpack) = kernels(source, sink, checksFinite: nonFinite == .skip)
+        return try overlappedExchange(count: source.count, sinkCount: sink.count, sourceProblem: source.problem,
+                                      nonFinite: nonFinite, fill: fill, pack: pack, unpack: unpack)
+    }
+
+    /// The non-generic body of ``allreduce(_:into:nonFinite:whileFilling:)``.
+    ///
+    /// Buckets are started from the last to the first, so each alltoall is started in the
+    /// same order on every rank; an alltoall found complete is voted and its allgather
+    /// started at once, on a duplicate communicator, because how many alltoalls have been
+    /// started by then depends on timing.
+    @usableFromInline
+    func overlappedExchange(count: Int, sinkCount: Int, sourceProblem: String?, nonFinite: NonFiniteInput,
+                            fill: ((Int) throws -> Void) throws -> Void, pack: @escaping Pack, unpack: @escaping Unpack) throws -> Bool {
+        let agreement = agreement(count: count, sinkCount: sinkCount, sourceProblem: sourceProblem, nonFinite: nonFinite,
+                                  overlapped: true)
+        return try communicator.perform("SignAllreduce.allreduce (overlapped)", agreeing: agreement, payload: nil) {
+            calls &+= 1
+            let plan = self.plan(count: count, length: bucketLength)
+            guard !plan.segments.isEmpty else {
+                try fill { _ in }
+                return true
+            }
+            let gatherer = try gatherCommunicator()
+            defer { communicator.absorbTraffic(of: gatherer) }
+            return try BucketPipeline(allreduce: self, plan: plan, workspace: bucketWorkspace(for: plan), gatherer: gatherer,
+                                      pack: pack, unpack: unpack)
+                .run(fill: fill, checksFinite: nonFinite == .skip)
+        }
+    }
+
+    private func gatherCommunicator() throws -> Communicator {
+        let gatherer = try gatherCommunicatorStorage ?? communicator.duplicate()
+        gatherCommunicatorStorage = gatherer
+        gatherer.timeline = communicator.timeline
+        gatherer.verifiesArguments = false
+        return gatherer
+    }
+
+    private func bucketWorkspace(for plan: SegmentPlan) -> BucketWorkspace {
+        if let bucketWorkspaceStorage, bucketWorkspaceStorage.plan == plan { return bucketWorkspaceStorage }
+        let fresh = BucketWorkspace(plan)
+        bucketWorkspaceStorage = fresh
+        return fresh
+    }
+}
+
+/// The buffers of the overlapped sign allreduce: the whole packed vector, and each bucket's
+/// own receive, vote and gather buffers, since all buckets may be in flight at once.
+final class BucketWorkspace {
+    /// The plan the buffers are cut for.
+    let plan: SegmentPlan
+    /// The packed vector (every input plane, each ``SegmentPlan/paddedWords`` long).
+    let send: MessageBuffer<UInt64>
+    /// Per bucket: every rank's words of this rank's chunk.
+    let received: [MessageBuffer<UInt64>]
+    /// Per bucket: the result planes of this rank's chunk.
+    let voted: [MessageBuffer<UInt64>]
+    /// Per bucket: every owner's result planes, in rank order.
+    let gathered: [MessageBuffer<UInt64>]
+
+    init(_ plan: SegmentPlan) {
+        self.plan = plan
+        send = MessageBuffer(repeating: 0, count: plan.inputPlanes * plan.paddedWords)
+        received = plan.segments.map { MessageBuffer(repeating: 0, count: plan.inputPlanes * plan.ranks * $0.chunkWords) }
+        voted = plan.segments.map { MessageBuffer(repeating: 0, count: plan.resultPlanes * $0.chunkWords) }
+        gathered = plan.segments.map { MessageBuffer(repeating: 0, count: plan.ranks * plan.resultPlanes * $0.chunkWords) }
+    }
+}
+
+/// One overlapped call in progress: which buckets are packed, exchanged, voted, gathered.
+private final class BucketPipeline {
+    let allreduce: SignAllreduce
+    let plan: SegmentPlan
+    let workspace: BucketWorkspace
+    let gatherer: Communicator
+    let pack: SignAllreduce.Pack
+    let unpack: SignAllreduce.Unpack
+    /// Per bucket, its alltoall, then its allgather, while in flight.
+    var alltoalls: [InFlight]
+    var gathers: [InFlight]
+    /// The next bucket to pack and start (buckets go from the last to the first; −1: all started).
+    var nextToStart: Int
+    /// The next bucket whose alltoall is to be voted on.
+    var nextToVote: Int
+    /// Whether every value packed so far was finite.
+    var finite = true
+
+    init(allreduce: SignAllreduce, plan: SegmentPlan, workspace: BucketWorkspace, gatherer: Communicator,
+         pack: @escaping SignAllreduce.Pack, unpack: @escaping SignAllreduce.Unpack) {
+        self.allreduce = allreduce
+        self.plan = plan
+        self.workspace = workspace
+        self.gatherer = gatherer
+        self.pack = pack
+        self.unpack = unpack
+        alltoalls = plan.segments.map { _ in InFlight() }
+        gathers = plan.segments.map { _ in InFlight() }
+        nextToStart = plan.segments.count - 1
+        nextToVote = plan.segments.count - 1
+    }
+
+    /// Runs `fill` with the ready callback, then finishes every bucket; returns the verdict.
+    func run(fill: ((Int) throws -> Void) throws -> Void, checksFinite: Bool) throws -> Bool {
+        try fill { firstFinal in
+            try start(from: firstFinal)
+            try voteCompleted()
+        }
+        try start(from: 0)
+        // Every bucket is packed: the verdict can be agreed while the exchanges run on.
+        let applies = try !checksFinite || allreduce.communicator.holdsOnEveryRank(finite)
+        let communicator = allreduce.communicator
+        while nextToVote >= 0 {
+            try alltoalls[nextToVote].wait(on: communicator)
+            try voteAndGather(nextToVote)
+            nextToVote -= 1
+        }
+        let decoding = allreduce.decoding(plan)
+        for index in plan.segments.indices.reversed() {
+            try gathers[index].wait(on: gatherer)
+            if applies {
+                allreduce.unpack(plan.segments[index], gathered: workspace.gathered[index].storage.baseAddress!, plan: plan,
+                                 decoding: decoding, unpack)
+            }
+        }
+        return applies
+    }
+
+    /// Packs and starts every bucket not yet started that lies wholly at or past `firstFinal`.
+    func start(from firstFinal: Int) throws {
+        let communicator = allreduce.communicator
+        while nextToStart >= 0, plan.segments[nextToStart].firstWord * 64 >= firstFinal {
+            let segment = plan.segments[nextToStart]
+            let words = segment.firstWord ..< segment.firstWord + segment.paddedWords
+            let packedFinite = communicator.timeline.span("pack", .optimizer) {
+                allreduce.pack(pack, words: workspace.send.storage.baseAddress!, plan: plan, wordRange: words)
+            }
+            finite = finite && packedFinite
+            try alltoalls[nextToStart].start(
+                communicator.startAlltoall(workspace.send, from: segment.firstWord, planes: plan.inputPlanes,
+                                           planeStride: plan.paddedWords, into: workspace.received[nextToStart],
+                                           chunk: segment.chunkWords, agreeing: nil))
+            nextToStart -= 1
+        }
+    }
+
+    /// Votes on, and starts gathering, every started bucket whose alltoall has completed, in
+    /// the order they were started, without blocking.
+    func voteCompleted() throws {
+        while nextToVote > nextToStart, try alltoalls[nextToVote].hasCompleted() {
+            try voteAndGather(nextToVote)
+            nextToVote -= 1
+        }
+    }
+
+    func voteAndGather(_ index: Int) throws {
+        let segment = plan.segments[index]
+        allreduce.vote(segment, rows: workspace.received[index].storage.baseAddress!,
+                       into: workspace.voted[index].storage.baseAddress!)
+        try gathers[index].start(
+            gatherer.startAllgather(workspace.voted[index], into: workspace.gathered[index],
+                                    count: segment.chunkWords * plan.resultPlanes, agreeing: nil))
+    }
+}
+
+/// A slot for a ``Request`` that may or may not be in flight (a request cannot be copied,
+/// so it cannot sit in an array itself).
+private final class InFlight {
+    private var request: Request?
+
+    func start(_ request: consuming Request) { self.request = consume request }
+
+    /// Whether the request has completed (or none was started); drives MPI's progress.
+    func hasCompleted() throws -> Bool {
+        guard var request = request.take() else { return true }
+        let done = try request.test()
+        if !done { self.request = consume request }
+        return done
+    }
+
+    /// Waits for the request, counting the wait on `communicator`.
+    func wait(on communicator: Communicator) throws {
+        guard let request = request.take() else { return }
+        try communicator.wait(for: request)
+    }
+}
