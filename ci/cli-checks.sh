@@ -250,6 +250,10 @@ keys = ["test_loss", "test_accuracy"]
 assert all(a[k] == b[k] for k in keys), [(k, a[k], b[k]) for k in keys]
 print("same model")
 PY' _ "$work"
+expect "a bucket below one word of signs" nonzero "--bucket-length must be at least 64 (one word of signs), got 63" \
+    ci/mpirun -np 2 $train --synthetic --steps 5 --bucket-length 63
+expect "a negative gradient block" nonzero "--gradient-block must be 0 (whole layers) or a number of parameters, got -5" \
+    ci/mpirun -np 2 $train --synthetic --steps 5 --gradient-block=-5
 expect "--trace without overlap keeps backward before the optimizer step" zero "trace ok: 2 ranks, dlion-avg" ci/trace-check.sh 2 dlion-avg --no-overlap
 expect "--trace shows Global AdamW's allreduce and update inside its steps" zero "trace ok: 2 ranks, global-adamw" ci/trace-check.sh 2 global-adamw
 expect "unwritable trace file" nonzero "cannot create the trace file /nonexistent/t.json" \

@@ -222,11 +222,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Write JSON lines (steps, evaluations, a final summary) to this file (rank 0).")
     var metrics: String?
 
-    @Flag(inversion: .prefixedNo, help: "Distributed Lion: send each bucket of votes as soon as backward has produced its gradients, instead of after the whole backward pass (the same parameters either way, bit for bit; the MLP overlaps, GPT and ViT send after backward).")
+    @Flag(inversion: .prefixedNo, help: "Distributed Lion: send each bucket of votes as soon as backward has produced its gradients, instead of after the whole backward pass (the same parameters either way, bit for bit).")
     var overlap = true
 
     @Option(help: "Distributed Lion with --overlap: parameters per bucket, each sent as soon as backward has produced it (at least 64). Fewer, larger buckets cost fewer collective calls; smaller ones start sending sooner.")
     var bucketLength = 1 << 20
+
+    @Option(help: "The MLP with --overlap: compute each layer's weight gradient in blocks of about this many parameters, reporting each block to the exchange as it is done, so that a large layer starts sending before it is finished (0: whole layers, the default). The same gradients up to float rounding.")
+    var gradientBlock = 0
 
     @Flag(help: "Time GEMM, the rest of forward/backward, optimizer and communication separately.")
     var profile = false
@@ -304,6 +307,7 @@ struct TrainCommand: ParsableCommand {
         guard channels % heads == 0 else { throw ValidationError("--channels \(channels) is not divisible by --heads \(heads); each head needs an equal share of the width") }
         guard sampleLength >= 0, temperature >= 0 && temperature.isFinite else { throw ValidationError("--sample-length and --temperature must be ≥ 0") }
         if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
+        if gradientBlock < 0 { throw ValidationError("--gradient-block must be 0 (whole layers) or a number of parameters, got \(gradientBlock)") }
         if bucketLength < 64 { throw ValidationError("--bucket-length must be at least 64 (one word of signs), got \(bucketLength)") }
     }
 
@@ -323,7 +327,7 @@ struct TrainCommand: ParsableCommand {
          ("--terngrad-exchange", terngradExchange?.rawValue ?? "default"), ("--terngrad-clip", terngradClip.map { "\($0)" } ?? "default"),
          ("--warmup-steps", "\(warmupSteps)"), ("--schedule", schedule.rawValue), ("--seed", "\(seed)"),
          ("--synthetic", "\(synthetic)"), ("--eval-interval", "\(evalInterval)"), ("--log-interval", "\(logInterval)"),
-         ("--profile", "\(profile)"), ("--trace", trace == nil ? "off" : "on"), ("--overlap", "\(overlap)"), ("--bucket-length", "\(bucketLength)")]
+         ("--profile", "\(profile)"), ("--trace", trace == nil ? "off" : "on"), ("--overlap", "\(overlap)"), ("--bucket-length", "\(bucketLength)"), ("--gradient-block", "\(gradientBlock)")]
     }
 
     /// What a checkpoint must have been saved with to be resumed by this run: the settings

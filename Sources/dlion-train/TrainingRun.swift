@@ -54,7 +54,9 @@ final class TrainingRun {
             let widths = [training.featureCount] + options.hiddenWidths + [training.classes]
             try trainClassifier(training: training, test: test, reporter: reporter, threads: threads,
                                 describing: "\(source), MLP \(widths.map(String.init).joined(separator: "-"))") {
-                try MLP(widths: widths, activation: options.activation, maxBatch: $0, seed: options.seed)
+                let model = try MLP(widths: widths, activation: options.activation, maxBatch: $0, seed: options.seed)
+                model.gradientBlock = options.gradientBlock > 0 ? options.gradientBlock : nil
+                return model
             }
         }
     }

@@ -19,6 +19,7 @@ struct OverlappedSignAllreduceChecks {
         }
         checkFusedLion()
         checkBadInput()
+        checkArgumentsThatChangeAfterAgreeing()
     }
 
     /// The source's values are written only inside `fill`, piece by piece from the end, as a
@@ -121,20 +122,24 @@ struct OverlappedSignAllreduceChecks {
         guard world.size > 1 else { return }
         let last = world.size - 1
         let bucketLength = world.rank == last ? 1 << 12 : 1 << 13
-        let collective = SignAllreduce(communicator: world, bucketLength: bucketLength)
-        var filled = false
+        guard let communicator = try? world.duplicate() else { return harness.expect(false, "duplicate for the bad-input checks") }
+        let collective = SignAllreduce(communicator: communicator, bucketLength: bucketLength)
+        var output = [Float](repeating: 0, count: 100)
         harness.expectThrows("overlapped sign allreduce mismatched bucket lengths", .mismatchAcrossRanks(
             call: "SignAllreduce.allreduce (overlapped)",
             reason: "the bucket length ranges from 4096 to 8192 across ranks (this rank: \(bucketLength))")) {
             let input = [Float](repeating: 1, count: 100)
-            var output = [Float](repeating: 0, count: 100)
             try input.withUnsafeBufferPointer { i in
-                try output.withUnsafeMutableBufferPointer {
-                    _ = try collective.allreduce(FloatSource(i), into: FloatSink($0)) { _ in filled = true }
+                try output.withUnsafeMutableBufferPointer { o in
+                    _ = try collective.allreduce(FloatSource(i), into: FloatSink(o)) { ready in
+                        for watermark in [64, 0] { try ready(watermark) }
+                    }
                 }
             }
         }
-        harness.expect(!filled, "overlapped sign allreduce: a rejected call does not run its fill")
+        harness.expect(output == [Float](repeating: 0, count: 100) && collective.calls == 0 && communicator.traffic.bytesSent == 0,
+                       "overlapped sign allreduce: a rejected call sends nothing and writes nothing",
+                       "calls \(collective.calls), \(communicator.traffic)")
         harness.run("overlapped sign allreduce usable after errors") {
             var output = [Float](repeating: 0, count: 130)
             let input = [Float](repeating: -2, count: 130)
@@ -145,6 +150,71 @@ struct OverlappedSignAllreduceChecks {
                 }
             }
             harness.expect(output == [Float](repeating: -1, count: 130), "overlapped sign allreduce usable after errors")
+        }
+    }
+
+    /// After calls that agreed, a rank whose count or sink changes: the exchange runs in the
+    /// agreed shape, then every rank throws, no sink is written, and the next call agrees
+    /// afresh and works.
+    func checkArgumentsThatChangeAfterAgreeing() {
+        let last = world.size - 1
+        guard let communicator = try? world.duplicate() else { return harness.expect(false, "duplicate for the changing-arguments checks") }
+        let collective = SignAllreduce(communicator: communicator, bucketLength: 64 * world.size)
+        func call(count: Int, sinkCount: Int, nonFinite: NonFiniteInput = .vote) throws -> [Float] {
+            let input = (0..<count).map { Float($0 % 7) - 3.5 }
+            var output = [Float](repeating: 9, count: sinkCount)
+            try input.withUnsafeBufferPointer { i in
+                try output.withUnsafeMutableBufferPointer { o in
+                    _ = try collective.allreduce(FloatSource(i), into: FloatSink(o), nonFinite: nonFinite) { ready in
+                        for watermark in [count / 2, 0] { try ready(watermark) }
+                    }
+                }
+            }
+            return output
+        }
+        let expected: [Float] = (0..<1000).map { Float($0 % 7) - 3.5 < 0 ? -1 : 1 }
+        guard world.size > 1 else {  // one rank has no one to disagree with: a new count is just a new call
+            return harness.run("overlapped sign allreduce on one rank, count after count") {
+                let results = try [1000, 1001, 64].map { try call(count: $0, sinkCount: $0) }
+                harness.expect(results.map(\.count) == [1000, 1001, 64] && results.allSatisfy { $0 == Array((expected + [1])[..<$0.count]) },
+                               "overlapped sign allreduce on one rank, count after count")
+            }
+        }
+        harness.run("overlapped sign allreduce agrees, then calls again") {
+            let first = try call(count: 1000, sinkCount: 1000), second = try call(count: 1000, sinkCount: 1000)
+            harness.expect(first == expected && second == expected, "overlapped sign allreduce agrees, then calls again")
+        }
+        let count = world.rank == last ? 1001 : 1000
+        var untouched = true
+        harness.expectThrows("overlapped sign allreduce: a count that changes on one rank after agreeing", .mismatchAcrossRanks(
+            call: "SignAllreduce.allreduce (overlapped)",
+            reason: "the coordinate count ranges from 1000 to 1001 across ranks (this rank: \(count))")) {
+            _ = try call(count: count, sinkCount: count)
+            untouched = false
+        }
+        let sinkCount = world.rank == last ? 999 : 1000
+        harness.expectThrows("overlapped sign allreduce: a sink that changes on one rank after agreeing", world.rank == last
+                             ? .invalidArgument(call: "SignAllreduce.allreduce (overlapped)",
+                                                reason: "the source has 1000 coordinates but the sink has 999; they must match")
+                             : .rejectedOnOtherRank(call: "SignAllreduce.allreduce (overlapped)", rank: last)) {
+            _ = try call(count: 1000, sinkCount: 1000)  // agrees again, after the error
+            _ = try call(count: 1000, sinkCount: sinkCount)
+            untouched = false
+        }
+        harness.run("overlapped sign allreduce works after arguments changed") {
+            let before = communicator.traffic.bytesSent
+            let result = try call(count: 1000, sinkCount: 1000)
+            harness.expect(untouched && result == expected && communicator.traffic.bytesSent > before,
+                           "overlapped sign allreduce works after arguments changed")
+        }
+        if world.size > 1 {
+            let policy: NonFiniteInput = world.rank == last ? .skip : .vote
+            harness.expectThrows("overlapped sign allreduce: a non-finite policy that changes on one rank after agreeing", .mismatchAcrossRanks(
+                call: "SignAllreduce.allreduce (overlapped)",
+                reason: "the non-finite policy (1 vote, 2 skip) ranges from 1 to 2 across ranks (this rank: \(policy == .skip ? 2 : 1))")) {
+                _ = try call(count: 1000, sinkCount: 1000)
+                _ = try call(count: 1000, sinkCount: 1000, nonFinite: policy)
+            }
         }
     }
 }

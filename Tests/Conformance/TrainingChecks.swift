@@ -21,6 +21,7 @@ struct TrainingChecks {
         checkDistributedLionArenaStepMatchesFlatStep()
         checkDistributedLionArenaStepSkipsNonFinite()
         for reduction in [SignReduction.majorityVote, .average] { checkOverlappedTrainingMatchesPlain(reduction) }
+        checkOverlappedGPTStepMatchesPlain()
         checkTrainerStopsADivergingRunEverywhere(local: false)
         checkTrainerStopsADivergingRunEverywhere(local: true)
         checkASignalOnOneRankStopsEveryRankAfterTheSameStep()
@@ -277,6 +278,35 @@ struct TrainingChecks {
                            && overlapped.momentum.map(\.bitPattern) == plain.momentum.map(\.bitPattern)
                            && overlapped.rounds == 25 && plain.rounds == 25, call,
                            "rounds \(overlapped.rounds) vs \(plain.rounds)")
+        }
+    }
+
+    /// A GPT's Distributed Lion step with the exchange overlapped with backward (block by
+    /// block, in buckets of a few words per rank) gives the plain step's parameters and
+    /// momentum, bit for bit, step after step.
+    func checkOverlappedGPTStepMatchesPlain() {
+        let call = "dlion GPT step overlapped with backward matches the plain step"
+        harness.run(call) {
+            let configuration = GPTConfiguration(vocabulary: 7, context: 4, layers: 2, channels: 8, heads: 2)
+            let plainModel = try GPT(configuration, maxBatch: 2, seed: 11), overlappedModel = try GPT(configuration, maxBatch: 2, seed: 11)
+            let count = plainModel.arena.count
+            let plain = try DistributedLion(count: count, communicator: try world.duplicate(), seed: 1, bucketLength: 64 * world.size * 2)
+            let overlapped = try DistributedLion(count: count, communicator: try world.duplicate(), seed: 1, bucketLength: 64 * world.size * 2)
+            var identical = true
+            for step in 0..<5 {
+                let batch = TokenBatch.synthetic(windows: 2, positions: 4, vocabulary: 7, seed: UInt64(100 * step + world.rank))
+                _ = plainModel.forward(batch)
+                plainModel.backward(batch)
+                let plainApplied = try plain.step(plainModel.arena, learningRate: 0.01)
+                _ = overlappedModel.forward(batch)
+                let overlappedApplied = try overlapped.step(overlappedModel.arena, learningRate: 0.01) { ready in
+                    try overlappedModel.backward(batch, gradientsReady: ready)
+                }
+                identical = identical && plainApplied && overlappedApplied
+                    && Array(plainModel.arena.parameters).map(\.bitPattern) == Array(overlappedModel.arena.parameters).map(\.bitPattern)
+                    && plain.momentum.values.map(\.bitPattern) == overlapped.momentum.values.map(\.bitPattern)
+            }
+            harness.expect(identical, call)
         }
     }
 

@@ -9,6 +9,14 @@ import Testing
         TokenBatch.synthetic(windows: windows, positions: positions, vocabulary: 7, seed: seed)
     }
 
+    /// Backward announces the head, the final LayerNorm and each block as they are done.
+    @Test func backwardAnnouncesFinalGradientsBlockByBlock() throws {
+        let model = try GPT(Self.configuration, maxBatch: 2, seed: 11)
+        let watermarks = GradientCheckTests.checkGradientsReady(model, Self.batch(windows: 2, positions: 4, seed: 13))
+        let slot = { (name: String) in model.arena.slots.first { $0.name == name }?.offset ?? -1 }
+        #expect(watermarks == [slot("head.weight"), slot("lnf.weight"), slot("block1.ln1.weight"), slot("block0.ln1.weight"), 0])
+    }
+
     @Test(arguments: [4, 3]) func gradientMatchesFiniteDifferences(positions: Int) throws {
         let model = try GPT(Self.configuration, maxBatch: 2, seed: 11)
         let (analytic, worst, name) = GradientCheckTests.checkModelGradient(model, Self.batch(windows: 2, positions: positions, seed: 13))

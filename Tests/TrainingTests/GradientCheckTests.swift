@@ -138,25 +138,48 @@ import Testing
         }
     }
 
-    /// The MLP's backward with a ready callback: the same gradients as without, watermarks at
-    /// each layer's first offset from the last layer down to 0, and every gradient past a
-    /// watermark already final when it is announced.
-    @Test func mlpBackwardAnnouncesFinalGradientsFromTheLastLayer() throws {
-        let model = try MLP(widths: [7, 6, 5, 3], maxBatch: 4, seed: 11)
-        let inputs = Self.randomArray(4 * 7, seed: 12, scale: 2)
-        let labels: [Int32] = [0, 2, 1, 2]
-        model.forward(inputs: inputs, labels: labels, batch: 4)
-        model.backward(batch: 4)
+    /// A model's backward with a ready callback against its plain backward on `batch` (after
+    /// one forward): the same gradients; watermarks that descend strictly and end at 0; every
+    /// gradient past a watermark already final when it is announced (the arena's gradients
+    /// start as NaN, so one written later would show). Returns the watermarks.
+    static func checkGradientsReady<M: Model>(_ model: M, _ batch: M.Batch) -> [Int] {
+        _ = model.forward(batch)
+        model.backward(batch)
         let plain = model.arena.withGradients { Array($0) }
         model.arena.withGradients { $0.update(repeating: .nan) }
         var announced: [(watermark: Int, gradients: [Float])] = []
-        model.backward(batch: 4) { watermark in announced.append((watermark, model.arena.withGradients { Array($0[watermark...]) })) }
+        model.backward(batch) { watermark in announced.append((watermark, model.arena.withGradients { Array($0[watermark...]) })) }
+        let watermarks = announced.map(\.watermark)
         #expect(model.arena.withGradients { Array($0) } == plain)
-        let layerStarts = model.arena.slots.filter { $0.name.hasSuffix(".weight") }.map(\.offset).reversed()
-        #expect(announced.map(\.watermark) == Array(layerStarts))
-        #expect(layerStarts.last == 0)
+        #expect(watermarks.last == 0 && zip(watermarks, watermarks.dropFirst()).allSatisfy { $0 > $1 }, "\(watermarks)")
         for (watermark, gradients) in announced {
             #expect(gradients == Array(plain[watermark...]), "gradients from \(watermark) were not final when announced")
         }
+        return watermarks
+    }
+
+    /// The MLP announces each layer, or each block of rows of each layer's weight, from the
+    /// last layer's last block down to 0; its gradients are the same whatever the block size
+    /// (exactly, at these sizes).
+    @Test(arguments: [nil, 1 << 18, 12])
+    func mlpBackwardAnnouncesFinalGradientsFromTheLastLayer(gradientBlock: Int?) throws {
+        let widths = [7, 6, 5, 3]
+        let model = try MLP(widths: widths, maxBatch: 4, seed: 11)
+        let batch = LabelledBatch(capacity: 4, featureCount: 7)
+        batch.fill(from: Dataset(features: Self.randomArray(4 * 7, seed: 12, scale: 2), labels: [0, 2, 1, 2], featureCount: 7, classes: 3),
+                   rows: Array(0..<4)[...])
+        model.forward(batch)
+        model.backward(batch)
+        let unblocked = model.arena.withGradients { Array($0) }
+        model.gradientBlock = gradientBlock
+        let watermarks = Self.checkGradientsReady(model, batch)
+        #expect(model.arena.withGradients { Array($0) } == unblocked)
+        var expected: [Int] = []
+        for layer in (0..<widths.count - 1).reversed() {
+            let rows = gradientBlock.map { max(1, $0 / widths[layer]) } ?? widths[layer + 1]
+            let offset = model.arena.slots[2 * layer].offset
+            expected += stride(from: (widths[layer + 1] - 1) / rows * rows, through: 0, by: -rows).map { offset + $0 * widths[layer] }
+        }
+        #expect(watermarks == expected && expected.count == (gradientBlock == 12 ? 2 + 3 + 6 : 3), "\(watermarks)")
     }
 }

@@ -14,6 +14,15 @@ import Testing
         return batch
     }
 
+    /// Backward announces the head, the final LayerNorm and each block as they are done.
+    @Test func backwardAnnouncesFinalGradientsBlockByBlock() throws {
+        let model = try ViT(Self.configuration, maxBatch: 3, seed: 11)
+        let watermarks = GradientCheckTests.checkGradientsReady(model, Self.batch(images: 3, seed: 13))
+        let slot = { (name: String) in model.arena.slots.first { $0.name == name }?.offset ?? -1 }
+        let blocks = (0..<Self.configuration.layers).reversed().map { slot("block\($0).ln1.weight") }
+        #expect(watermarks == [slot("head.weight"), slot("lnf.weight")] + blocks + [0])
+    }
+
     @Test func gradientMatchesFiniteDifferences() throws {
         let model = try ViT(Self.configuration, maxBatch: 3, seed: 11)
         let (analytic, worst, name) = GradientCheckTests.checkModelGradient(model, Self.batch(images: 3, seed: 13))

@@ -78,7 +78,7 @@ def main():
     extra = " " + " ".join(args.train_flags) if args.train_flags else ""
     lines = [start, "",
              f"{args.optimizer} on {args.hosts} hosts × {args.slots} ranks, {args.steps} steps of the default MLP on "
-             f"Fashion-MNIST{extra}, medians of {args.rounds} interleaved rounds. Command: "
+             f"Fashion-MNIST{' with' + extra if extra else ''}, medians of {args.rounds} interleaved rounds. Command: "
              f"`python3 benchmarks/cluster/overlap_step_time.py --hosts {args.hosts} --slots {args.slots} "
              f"--rates {slow} {baseline} --steps {args.steps} --rounds {args.rounds}"
              + (f" --train-flags='{extra.strip()}'" if extra else "")
@@ -92,10 +92,12 @@ def main():
             ratio = median[key] / median[(baseline, overlap)]
             lines.append(f"| {rate} | {'on' if overlap else 'off'} | {1e3 * median[key]:.1f} | {1e3 * optimizer_share[key]:.1f} "
                          f"| {each} | {ratio:.2f}× |")
-    target = median[(slow, True)] / median[(baseline, True)]
+    best_baseline = min(median[(baseline, True)], median[(baseline, False)])
+    target = median[(slow, True)] / best_baseline
     lines += ["",
-              f"With overlap, a step at {slow} takes {target:.2f}× the step on {baseline} links "
-              f"(target ≤ 1.25×: {'met' if target <= 1.25 else 'not met'}); overlap changes the {slow} step by "
+              f"With overlap, a step at {slow} takes {target:.2f}× the faster of the two steps on {baseline} links "
+              f"(target ≤ 1.25×: {'met' if target <= 1.25 else 'not met'}; "
+              f"{median[(slow, True)] / median[(baseline, True)]:.2f}× the overlapped one). Overlap changes the {slow} step by "
               f"{median[(slow, False)] / median[(slow, True)]:.2f}× (off ÷ on) and the {baseline} step by "
               f"{median[(baseline, False)] / median[(baseline, True)]:.2f}×. "
               f"Every run ended with the same test loss: {'yes' if len(losses) == 1 else 'no'}.", "", end]

@@ -11,13 +11,20 @@ extension Communicator {
     ///
     /// The corresponding MPI function is `MPI_Allreduce`.
     func agree(_ call: String, _ agreement: Agreement) throws {
+        _ = try agree(call, agreement, alsoMaximizing: [])
+    }
+
+    /// ``agree(_:_:)``, and in the same `MPI_Allreduce`, the maximum over every rank of each
+    /// of `extra` (returned): one round trip for a check and a verdict. With
+    /// ``verifiesArguments`` off, the maxima take an `MPI_Allreduce` of their own.
+    func agree(_ call: String, _ agreement: Agreement, alsoMaximizing extra: [Int64]) throws -> [Int64] {
         let (localProblem, values) = (agreement.problem, agreement.values)
         guard verifiesArguments, size > 1 else {
             if let localProblem { throw CollectiveError.invalidArgument(call: call, reason: localProblem) }
-            return
+            return size > 1 && !extra.isEmpty ? try allreduce(extra, operation: .max) : extra
         }
         // The first range's top is N − (the lowest rank with a problem), or 0 when none has one.
-        let ranges = try rangesAcrossRanks([localProblem == nil ? 0 : Int64(size - rank)] + values.map { Int64($0.value) })
+        let ranges = try rangesAcrossRanks([localProblem == nil ? 0 : Int64(size - rank)] + values.map { Int64($0.value) } + extra)
         if let localProblem { throw CollectiveError.invalidArgument(call: call, reason: localProblem) }
         if ranges[0].upperBound > 0 { throw CollectiveError.rejectedOnOtherRank(call: call, rank: size - Int(ranges[0].upperBound)) }
         for (agreed, range) in zip(values, ranges.dropFirst()) where range.lowerBound != range.upperBound {
@@ -25,6 +32,7 @@ extension Communicator {
                 call: call,
                 reason: "the \(agreed.name) ranges from \(range.lowerBound) to \(range.upperBound) across ranks (this rank: \(agreed.value))")
         }
+        return ranges.suffix(extra.count).map(\.upperBound)
     }
 
     /// The smallest and largest of each of `values` over every rank, from one `MPI_Allreduce`

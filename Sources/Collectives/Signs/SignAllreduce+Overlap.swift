@@ -27,9 +27,12 @@ extension SignAllreduce {
     ///
     /// The sink is written only after `fill` returns, so `fill` may read what the sink will
     /// change (a model's parameters) but must not change a coordinate it declared ready.
-    /// Every rank must make this call with the same arguments, as for the plain form; `fill`
-    /// should throw only by rethrowing `ready`'s errors, because a rank that leaves early
-    /// leaves the others waiting in their exchanges.
+    /// Every rank must make this call with the same arguments, as for the plain form. The
+    /// first call checks them before `fill` runs; later calls, so that backward never waits
+    /// for the slowest rank, check them after the exchange and before the sink is written
+    /// (a rank whose arguments changed sends zeros meanwhile): either way a mismatch throws on
+    /// every rank and no sink is written. `fill` should throw only by rethrowing `ready`'s
+    /// errors, because a rank that leaves early leaves the others waiting in their exchanges.
     @inlinable @discardableResult
     public func allreduce<Source: SignSource, Sink: SignSink>(
         _ source: Source, into sink: Sink, nonFinite: NonFiniteInput = .vote,
@@ -42,27 +45,64 @@ extension SignAllreduce {
 
     /// The non-generic body of ``allreduce(_:into:nonFinite:whileFilling:)``.
     ///
-    /// Buckets are started from the last to the first, so each alltoall is started in the
-    /// same order on every rank; an alltoall found complete is voted and its allgather
-    /// started at once, on a duplicate communicator, because how many alltoalls have been
-    /// started by then depends on timing.
+    /// The first call (and the first after one that threw) agrees on its arguments before
+    /// `fill`, as the plain form does. Later calls exchange in the shape agreed then and check
+    /// their arguments after the exchange, before anything is written, so that backward never
+    /// waits for the slowest rank's forward: a rank whose arguments no longer fit sends zeros
+    /// of the agreed shape, and every rank throws at the check. Buckets are started from the
+    /// last to the first, so each alltoall is started in the same order on every rank; an
+    /// alltoall found complete is voted and its allgather started at once, on a duplicate
+    /// communicator, because how many alltoalls have been started by then depends on timing.
     @usableFromInline
     func overlappedExchange(count: Int, sinkCount: Int, sourceProblem: String?, nonFinite: NonFiniteInput,
                             fill: ((Int) throws -> Void) throws -> Void, pack: @escaping Pack, unpack: @escaping Unpack) throws -> Bool {
+        let call = "SignAllreduce.allreduce (overlapped)"
         let agreement = agreement(count: count, sinkCount: sinkCount, sourceProblem: sourceProblem, nonFinite: nonFinite,
                                   overlapped: true)
-        return try communicator.perform("SignAllreduce.allreduce (overlapped)", agreeing: agreement, payload: nil) {
-            calls &+= 1
-            let plan = self.plan(count: count, length: bucketLength)
-            guard !plan.segments.isEmpty else {
-                try fill { _ in }
-                return true
+        // The bytes are counted by the alltoalls and allgathers inside.
+        return try communicator.perform(call, agreeing: nil, payload: nil) {
+            // Only a check across ranks can tell a rank that its arguments changed.
+            let verifies = communicator.verifiesArguments && communicator.size > 1
+            let shape: OverlapShape, checksAfterwards: Bool
+            if verifies, let agreed = agreedOverlapShape {
+                (shape, checksAfterwards) = (agreed, true)
+            } else {
+                try communicator.agree(call, agreement)
+                (shape, checksAfterwards) = (OverlapShape(count: count, nonFinite: nonFinite), false)
+                if verifies { agreedOverlapShape = shape }
             }
+            let fits = agreement.problem == nil && shape == OverlapShape(count: count, nonFinite: nonFinite)
+            calls &+= 1
+            let plan = self.plan(count: shape.count, length: bucketLength)
             let gatherer = try gatherCommunicator()
             defer { communicator.absorbTraffic(of: gatherer) }
-            return try BucketPipeline(allreduce: self, plan: plan, workspace: bucketWorkspace(for: plan), gatherer: gatherer,
-                                      pack: pack, unpack: unpack)
-                .run(fill: fill, checksFinite: nonFinite == .skip)
+            let pipeline = BucketPipeline(allreduce: self, plan: plan, workspace: bucketWorkspace(for: plan), gatherer: gatherer,
+                                          pack: fits ? pack : nil)
+            try pipeline.exchange(fill: fill)
+            let checksFinite = shape.nonFinite == .skip && !plan.segments.isEmpty
+            let applies: Bool
+            if checksAfterwards {
+                // The check and the finite verdict share one reduction; the verdict's 4 bytes
+                // are counted as the plain form counts its own.
+                let started = monotonicSeconds()
+                do {
+                    let nonFinite = try communicator.agree(call, agreement, alsoMaximizing: [checksFinite && !pipeline.finite ? 1 : 0])
+                    applies = nonFinite[0] == 0
+                } catch {
+                    agreedOverlapShape = nil  // on every rank: the next call agrees first again
+                    throw error
+                }
+                let ended = monotonicSeconds()
+                communicator.timeline?.record("verdict and argument check", .communication, from: started, to: ended)
+                if checksFinite {
+                    let verdict = communicator.allreducePayload(bytes: 4)
+                    communicator.traffic.record(sent: verdict.sent, received: verdict.received, seconds: ended - started)
+                }
+            } else {
+                applies = try !checksFinite || communicator.holdsOnEveryRank(pipeline.finite)
+            }
+            try pipeline.finish(unpack: applies ? unpack : nil)
+            return applies
         }
     }
 
@@ -105,14 +145,22 @@ final class BucketWorkspace {
     }
 }
 
-/// One overlapped call in progress: which buckets are packed, exchanged, voted, gathered.
+/// What the ranks agreed the overlapped calls exchange: the coordinates and the non-finite
+/// policy (the reduction and the bucket length are the instance's).
+struct OverlapShape: Equatable {
+    let count: Int
+    let nonFinite: NonFiniteInput
+}
+
+/// One overlapped call's exchange: which buckets are packed, exchanged, voted, gathered.
 private final class BucketPipeline {
     let allreduce: SignAllreduce
     let plan: SegmentPlan
     let workspace: BucketWorkspace
     let gatherer: Communicator
-    let pack: SignAllreduce.Pack
-    let unpack: SignAllreduce.Unpack
+    /// Packs this rank's source; `nil` when its arguments do not fit the agreed shape, and it
+    /// sends zeros.
+    let pack: SignAllreduce.Pack?
     /// Per bucket, its alltoall, then its allgather, while in flight.
     var alltoalls: [InFlight]
     var gathers: [InFlight]
@@ -124,55 +172,60 @@ private final class BucketPipeline {
     var finite = true
 
     init(allreduce: SignAllreduce, plan: SegmentPlan, workspace: BucketWorkspace, gatherer: Communicator,
-         pack: @escaping SignAllreduce.Pack, unpack: @escaping SignAllreduce.Unpack) {
+         pack: SignAllreduce.Pack?) {
         self.allreduce = allreduce
         self.plan = plan
         self.workspace = workspace
         self.gatherer = gatherer
         self.pack = pack
-        self.unpack = unpack
         alltoalls = plan.segments.map { _ in InFlight() }
         gathers = plan.segments.map { _ in InFlight() }
         nextToStart = plan.segments.count - 1
         nextToVote = plan.segments.count - 1
     }
 
-    /// Runs `fill` with the ready callback, then finishes every bucket; returns the verdict.
-    func run(fill: ((Int) throws -> Void) throws -> Void, checksFinite: Bool) throws -> Bool {
+    /// Runs `fill`, starting buckets as it declares them final, then starts the rest, and
+    /// waits for every alltoall, voting on each and starting its allgather.
+    func exchange(fill: ((Int) throws -> Void) throws -> Void) throws {
         try fill { firstFinal in
             try start(from: firstFinal)
             try voteCompleted()
         }
         try start(from: 0)
-        // Every bucket is packed: the verdict can be agreed while the exchanges run on.
-        let applies = try !checksFinite || allreduce.communicator.holdsOnEveryRank(finite)
-        let communicator = allreduce.communicator
         while nextToVote >= 0 {
-            try alltoalls[nextToVote].wait(on: communicator)
+            try alltoalls[nextToVote].wait(on: allreduce.communicator)
             try voteAndGather(nextToVote)
             nextToVote -= 1
         }
+    }
+
+    /// Waits for every allgather and, with `unpack`, decodes each into the sink.
+    func finish(unpack: SignAllreduce.Unpack?) throws {
         let decoding = allreduce.decoding(plan)
         for index in plan.segments.indices.reversed() {
             try gathers[index].wait(on: gatherer)
-            if applies {
+            if let unpack {
                 allreduce.unpack(plan.segments[index], gathered: workspace.gathered[index].storage.baseAddress!, plan: plan,
                                  decoding: decoding, unpack)
             }
         }
-        return applies
     }
 
     /// Packs and starts every bucket not yet started that lies wholly at or past `firstFinal`.
     func start(from firstFinal: Int) throws {
         let communicator = allreduce.communicator
+        let send = workspace.send.storage.baseAddress!
         while nextToStart >= 0, plan.segments[nextToStart].firstWord * 64 >= firstFinal {
             let segment = plan.segments[nextToStart]
             let words = segment.firstWord ..< segment.firstWord + segment.paddedWords
-            let packedFinite = communicator.timeline.span("pack", .optimizer) {
-                allreduce.pack(pack, words: workspace.send.storage.baseAddress!, plan: plan, wordRange: words)
+            if let pack {
+                let packedFinite = communicator.timeline.span("pack", .optimizer) {
+                    allreduce.pack(pack, words: send, plan: plan, wordRange: words)
+                }
+                finite = finite && packedFinite
+            } else {
+                for plane in 0..<plan.inputPlanes { (send + plane * plan.paddedWords + words.lowerBound).update(repeating: 0, count: words.count) }
             }
-            finite = finite && packedFinite
             try alltoalls[nextToStart].start(
                 communicator.startAlltoall(workspace.send, from: segment.firstWord, planes: plan.inputPlanes,
                                            planeStride: plan.paddedWords, into: workspace.received[nextToStart],

@@ -55,6 +55,8 @@ public final class SignAllreduce {
     /// alltoalls, started in an order that depends on timing, are each in the same order on
     /// every rank.
     var gatherCommunicatorStorage: Communicator?
+    /// What the ranks last agreed the overlapped form exchanges (`nil`: agree at the next call).
+    var agreedOverlapShape: OverlapShape?
 
     /// A sign allreduce on `communicator`.
     ///

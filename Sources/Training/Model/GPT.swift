@@ -132,19 +132,25 @@ public final class GPT: Model {
     }
 
     /// Writes the gradient of the mean loss of the last ``forward(_:)`` into ``arena``.
-    public func backward(_ batch: TokenBatch) {
+    public func backward(_ batch: TokenBatch) { backward(batch, gradientsReady: { _ in }) }
+
+    /// ``backward(_:)``, reporting final gradients after the head, the final LayerNorm and
+    /// each block (the arena holds them after the embeddings, in order), and 0 at the end.
+    public func backward(_ batch: TokenBatch, gradientsReady: (_ firstFinalGradient: Int) throws -> Void) rethrows {
         let (B, T) = shape
         let (C, V) = (configuration.channels, configuration.vocabulary)
         let N = B * T
         SoftmaxCrossEntropy.backward(dlogits: buffers.dlogits, probs: buffers.probabilities, labels: batch.targets.baseAddress!, batch: N, classes: V, normalizer: N)
         Linear.backward(dinp: stack.outputGradient, dweight: gradients(head.weight), dbias: gradients(head.bias), dout: buffers.dlogits,
                         inp: stack.forwardOutput, weight: parameters(head.weight), batch: N, inputs: C, outputs: V)
-        let dembedded = stack.backward()
+        try gradientsReady(head.weight.offset)
+        let dembedded = try stack.backward(blockDone: gradientsReady)
         Embedding.backward(dwte: gradients(wte), vocabulary: V, dwpe: gradients(wpe), dout: dembedded, tokens: batch.tokens.baseAddress!,
                            batch: B, positions: T, channels: C)
         // Positions beyond this batch's windows got no gradient.
         let unused = arena.gradients(wpe)
         unused.baseAddress!.advanced(by: T * C).update(repeating: 0, count: unused.count - T * C)
+        try gradientsReady(0)
     }
 
     /// Continues `prompt` (at least one token) by `length` tokens, each drawn from the model's

@@ -23,12 +23,32 @@ public enum Linear {
                                 dbias: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
                                 inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                 batch: Int, inputs: Int, outputs: Int) {
-        BLAS.sgemm(m: outputs, n: inputs, k: batch, dout, transposeA: true, inp, into: dweight)
+        backward(dinp: dinp, dweight: dweight, dbias: dbias, dout: dout, inp: inp, weight: weight,
+                 batch: batch, inputs: inputs, outputs: outputs, rowsPerBlock: outputs, rowsReady: { _ in })
+    }
+
+    /// ``backward(dinp:dweight:dbias:dout:inp:weight:batch:inputs:outputs:)`` with `dweight`
+    /// computed in blocks of `rowsPerBlock` rows (outputs), from the last block to the first,
+    /// after `dbias`: after each block, `rowsReady(r)` says that rows `r…` of `dweight`, and all
+    /// of `dbias`, are final. Each element is the same dot product over the batch either way.
+    /// `dinp` comes last.
+    public static func backward(dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>,
+                                dbias: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
+                                inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                batch: Int, inputs: Int, outputs: Int,
+                                rowsPerBlock: Int, rowsReady: (_ firstFinalRow: Int) throws -> Void) rethrows {
         for start in stride(from: 0, to: outputs, by: 16) {
             let valid = min(16, outputs - start)
             var sum = SIMD16<Float>(repeating: 0)
             for row in 0..<batch { sum += FloatLanes.load(dout + row * outputs + start, valid) }
             FloatLanes.store(sum, dbias + start, valid)
+        }
+        let block = max(1, rowsPerBlock)
+        for first in stride(from: (outputs - 1) / block * block, through: 0, by: -block) {
+            let rows = min(block, outputs - first)
+            BLAS.sgemm(m: rows, n: inputs, k: batch, dout + first, transposeA: true, lda: outputs, inp,
+                       into: dweight + first * inputs)
+            try rowsReady(first)
         }
         if let dinp { BLAS.sgemm(m: batch, n: inputs, k: outputs, dout, weight, into: dinp) }
     }

@@ -21,6 +21,14 @@ public final class MLP: Model {
     public let maxBatch: Int
     /// Parameters and gradients.
     public let arena: ParameterArena
+    /// About how many weight gradients ``backward(batch:gradientsReady:)`` computes before it
+    /// reports them final, or `nil` (the default) for whole layers. With a block size, a
+    /// layer's weight gradient is computed in blocks of whole rows of about this size, from the
+    /// last block to the first, so that an optimizer overlapping its exchange with backward
+    /// (``OverlappingOptimizer``) can start on a large layer before the layer is done. Every
+    /// gradient is the same dot product either way, but OpenBLAS may round a block's GEMM
+    /// differently from the whole layer's, in the last bits.
+    public var gradientBlock: Int? = nil
 
     private let weights: [TensorSlot]
     private let biases: [TensorSlot]
@@ -112,8 +120,9 @@ public final class MLP: Model {
     /// The gradient of `batch`'s mean loss, after ``forward(_:)`` on it (``backward(batch:)``).
     public func backward(_ batch: LabelledBatch) { backward(batch: batch.count) }
 
-    /// ``backward(_:)``, saying after each layer that its weight and bias gradients are final
-    /// (the arena holds the layers in order, so the watermark descends layer by layer).
+    /// ``backward(_:)``, saying after each layer (or each block of a layer's weight gradient,
+    /// ``gradientBlock``) that its gradients, and every one after them, are final (the arena holds the
+    /// layers in order, each weight before its bias, so the watermark descends).
     public func backward(_ batch: LabelledBatch, gradientsReady: (_ firstFinalGradient: Int) throws -> Void) rethrows {
         try backward(batch: batch.count, gradientsReady: gradientsReady)
     }
@@ -124,8 +133,8 @@ public final class MLP: Model {
 
     /// Writes the gradient of the mean loss of the last forward pass's `batch` rows into
     /// ``arena``'s gradients, every one of them (the layers write rather than accumulate, so
-    /// no zeroing pass is needed); after each layer, `gradientsReady` hears the offset from
-    /// which the gradients are final.
+    /// no zeroing pass is needed); after each block of rows of a layer's weight gradient,
+    /// `gradientsReady` hears the offset from which the gradients are final.
     public func backward(batch: Int, gradientsReady: (_ firstFinalGradient: Int) throws -> Void) rethrows {
         let layers = widths.count - 1
         var upstream = gradientScratch.0.baseAddress!   // d(preActivation) of the current layer
@@ -133,11 +142,14 @@ public final class MLP: Model {
         SoftmaxCrossEntropy.backward(dlogits: upstream, probs: probabilities.baseAddress!, labels: labels.baseAddress!,
                                      batch: batch, classes: classes, normalizer: batch)
         for layer in stride(from: layers - 1, through: 0, by: -1) {
-            Linear.backward(dinp: layer > 0 ? downstream : nil,
-                            dweight: arena.gradients(weights[layer]).baseAddress!, dbias: arena.gradients(biases[layer]).baseAddress!,
-                            dout: upstream, inp: activations[layer].baseAddress!, weight: arena.parameters(weights[layer]).baseAddress!,
-                            batch: batch, inputs: widths[layer], outputs: widths[layer + 1])
-            try gradientsReady(weights[layer].offset)
+            let weight = weights[layer], inputs = widths[layer]
+            try Linear.backward(dinp: layer > 0 ? downstream : nil,
+                                dweight: arena.gradients(weight).baseAddress!, dbias: arena.gradients(biases[layer]).baseAddress!,
+                                dout: upstream, inp: activations[layer].baseAddress!, weight: arena.parameters(weight).baseAddress!,
+                                batch: batch, inputs: inputs, outputs: widths[layer + 1],
+                                rowsPerBlock: gradientBlock.map { max(1, $0 / inputs) } ?? widths[layer + 1]) {
+                try gradientsReady(weight.offset + $0 * inputs)
+            }
             guard layer > 0 else { break }
             // Through the activation that produced this layer's input.
             let count = batch * widths[layer]

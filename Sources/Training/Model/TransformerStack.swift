@@ -78,13 +78,19 @@ final class TransformerStack {
     /// From ``outputGradient``, writes the gradients of every block and of the final LayerNorm
     /// into the arena; returns the gradient with respect to the last forward's input (batch ×
     /// positions × channels), valid until the next backward.
-    func backward() -> UnsafePointer<Float> {
+    func backward() -> UnsafePointer<Float> { backward(blockDone: { _ in }) }
+
+    /// ``backward()``, calling `blockDone` with the offset of the first parameter of the final
+    /// LayerNorm, then of each block from the last to the first, once their gradients are
+    /// final (each block's tensors are contiguous in the arena, in order).
+    func backward(blockDone: (_ firstFinalGradient: Int) throws -> Void) rethrows -> UnsafePointer<Float> {
         let (B, T) = shape
         let (N, C) = (B * T, channels)
         let b = buffers
         // dstream: the gradient of the residual stream at the current block's output.
         LayerNorm.backward(dinp: b.dstream, dweight: gradients(finalNorm.weight), dbias: gradients(finalNorm.bias), dout: b.dnormed,
                            inp: b.finalInput, weight: parameters(finalNorm.weight), mean: b.lnfMean, rstd: b.lnfRstd, rows: N, channels: C)
+        try blockDone(finalNorm.weight.offset)
         for (block, a) in zip(blocks, activations).reversed() {
             // MLP half: output = residual + fcproj(gelu(fc(ln2(residual)))).
             Linear.backward(dinp: b.dwide, dweight: gradients(block.fcproj.weight), dbias: gradients(block.fcproj.bias), dout: b.dstream,
@@ -105,6 +111,7 @@ final class TransformerStack {
             LayerNorm.backward(dinp: b.dbranch, dweight: gradients(block.ln1.weight), dbias: gradients(block.ln1.bias), dout: b.dnormed,
                                inp: a.input, weight: parameters(block.ln1.weight), mean: a.ln1Mean, rstd: a.ln1Rstd, rows: N, channels: C)
             add(b.dstream, b.dbranch, count: N * C)
+            try blockDone(block.ln1.weight.offset)
         }
         return UnsafePointer(b.dstream)
     }

@@ -99,16 +99,22 @@ public final class ViT: Model {
     }
 
     /// Writes the gradient of the mean loss of the last ``forward(_:)`` into ``arena``.
-    public func backward(_ batch: LabelledBatch) {
+    public func backward(_ batch: LabelledBatch) { backward(batch, gradientsReady: { _ in }) }
+
+    /// ``backward(_:)``, reporting final gradients after the head, the final LayerNorm and
+    /// each block (the arena holds them after the patch embedding, in order), and 0 at the end.
+    public func backward(_ batch: LabelledBatch, gradientsReady: (_ firstFinalGradient: Int) throws -> Void) rethrows {
         let c = configuration
         let (B, T, C) = (images, c.positions, c.channels)
         SoftmaxCrossEntropy.backward(dlogits: buffers.dlogits, probs: buffers.probabilities, labels: batch.labels.baseAddress!, batch: B, classes: c.classes, normalizer: B)
         Linear.backward(dinp: buffers.dpooled, dweight: gradients(head.weight), dbias: gradients(head.bias), dout: buffers.dlogits,
                         inp: buffers.pooled, weight: parameters(head.weight), batch: B, inputs: C, outputs: c.classes)
+        try gradientsReady(head.weight.offset)
         MeanPool.backward(dinp: stack.outputGradient, dout: buffers.dpooled, batch: B, positions: T, channels: C)
-        let dembedded = stack.backward()
+        let dembedded = try stack.backward(blockDone: gradientsReady)
         PatchEmbedding.backward(dweight: gradients(patch.weight), dbias: gradients(patch.bias), dwpe: gradients(wpe), dout: dembedded,
                                 patches: buffers.patches, weight: parameters(patch.weight), batch: B, positions: T, size: c.patchSize, channels: C)
+        try gradientsReady(0)
     }
 
     private func parameters(_ slot: TensorSlot) -> UnsafePointer<Float> { UnsafePointer(arena.parameters(slot).baseAddress!) }
