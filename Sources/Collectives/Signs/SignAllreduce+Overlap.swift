@@ -80,30 +80,34 @@ extension SignAllreduce {
                                           pack: fits ? pack : nil)
             try pipeline.exchange(fill: fill)
             let checksFinite = shape.nonFinite == .skip && !plan.segments.isEmpty
-            let applies: Bool
-            if checksAfterwards {
-                // The check and the finite verdict share one reduction; the verdict's 4 bytes
-                // are counted as the plain form counts its own.
-                let started = monotonicSeconds()
-                do {
-                    let nonFinite = try communicator.agree(call, agreement, alsoMaximizing: [checksFinite && !pipeline.finite ? 1 : 0])
-                    applies = nonFinite[0] == 0
-                } catch {
-                    agreedOverlapShape = nil  // on every rank: the next call agrees first again
-                    throw error
-                }
-                let ended = monotonicSeconds()
-                communicator.timeline?.record("verdict and argument check", .communication, from: started, to: ended)
-                if checksFinite {
-                    let verdict = communicator.allreducePayload(bytes: 4)
-                    communicator.traffic.record(sent: verdict.sent, received: verdict.received, seconds: ended - started)
-                }
-            } else {
-                applies = try !checksFinite || communicator.holdsOnEveryRank(pipeline.finite)
-            }
+            let applies = try checksAfterwards
+                ? checkArguments(call, agreement, withVerdictOn: checksFinite ? pipeline.finite : nil)
+                : !checksFinite || communicator.holdsOnEveryRank(pipeline.finite)
             try pipeline.finish(unpack: applies ? unpack : nil)
             return applies
         }
+    }
+
+    /// Checks a later call's arguments on every rank and, when `finite` is given, agrees in
+    /// the same reduction whether every rank's source was finite; returns whether the sink
+    /// may be written. The verdict's 4 bytes are counted as the plain form counts its own.
+    /// A failed check throws on every rank, and the next call agrees before `fill` again.
+    private func checkArguments(_ call: String, _ agreement: Agreement, withVerdictOn finite: Bool?) throws -> Bool {
+        let started = monotonicSeconds()
+        let nonFinite: [Int64]
+        do {
+            nonFinite = try communicator.agree(call, agreement, alsoMaximizing: [finite == false ? 1 : 0])
+        } catch {
+            agreedOverlapShape = nil
+            throw error
+        }
+        let ended = monotonicSeconds()
+        communicator.timeline?.record("verdict and argument check", .communication, from: started, to: ended)
+        if finite != nil {
+            let verdict = communicator.allreducePayload(bytes: 4)
+            communicator.traffic.record(sent: verdict.sent, received: verdict.received, seconds: ended - started)
+        }
+        return nonFinite[0] == 0
     }
 
     private func gatherCommunicator() throws -> Communicator {
