@@ -93,21 +93,18 @@ extension SignAllreduce {
     /// may be written. The verdict's 4 bytes are counted as the plain form counts its own.
     /// A failed check throws on every rank, and the next call agrees before `fill` again.
     private func checkArguments(_ call: String, _ agreement: Agreement, withVerdictOn finite: Bool?) throws -> Bool {
-        let started = monotonicSeconds()
-        let nonFinite: [Int64]
+        let verdict = communicator.allreducePayload(bytes: 4)
+        var payload: ((borrowing [Int64]) -> Payload)? = nil
+        if finite != nil { payload = { (_: borrowing [Int64]) -> Payload in verdict } }
         do {
-            nonFinite = try communicator.agree(call, agreement, alsoMaximizing: [finite == false ? 1 : 0])
+            let nonFinite: [Int64] = try communicator.perform("verdict and argument check", agreeing: nil, payload: payload) {
+                try self.communicator.agree(call, agreement, alsoMaximizing: [finite == false ? 1 : 0])
+            }
+            return nonFinite[0] == 0
         } catch {
             agreedOverlapShape = nil
             throw error
         }
-        let ended = monotonicSeconds()
-        communicator.timeline?.record("verdict and argument check", .communication, from: started, to: ended)
-        if finite != nil {
-            let verdict = communicator.allreducePayload(bytes: 4)
-            communicator.traffic.record(sent: verdict.sent, received: verdict.received, seconds: ended - started)
-        }
-        return nonFinite[0] == 0
     }
 
     private func gatherCommunicator() throws -> Communicator {
