@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Splits element-wise work over the cores a rank owns.
 ///
@@ -21,7 +24,7 @@ public enum Parallel {
 
     /// Like ``forEachPiece(count:alignment:_:)``, returning each piece's result in order.
     public static func mapPieces<Result>(count: Int, alignment: Int = 64, _ body: (Range<Int>) -> Result) -> [Result] {
-        let pieces = min(threads, count / minimumPiece)
+        let pieces = min(availableThreads, count / minimumPiece)
         guard pieces > 1 else { return count > 0 ? [body(0..<count)] : [] }
         let pieceLength = (count / pieces + alignment - 1) / alignment * alignment
         let results = UnsafeMutableBufferPointer<Result?>.allocate(capacity: pieces)
@@ -30,6 +33,8 @@ public enum Parallel {
         withoutActuallyEscaping(body) { body in
             let box = UnsafeSendableBox((body, results))
             DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+                let mark = InsidePiece()
+                defer { mark.end() }
                 let start = piece * pieceLength
                 let end = piece == pieces - 1 ? count : min(count, start + pieceLength)
                 if start < end { box.value.1[piece] = box.value.0(start..<end) }
@@ -53,6 +58,8 @@ extension Parallel {
         withoutActuallyEscaping(body) { body in
             let box = UnsafeSendableBox(body)
             DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+                let mark = InsidePiece()
+                defer { mark.end() }
                 box.value(piece, (piece * count / pieces)..<((piece + 1) * count / pieces))
             }
         }
@@ -60,8 +67,30 @@ extension Parallel {
 
     /// The number of pieces ``forEachShare(of:maxPieces:_:)`` makes of `count` tasks.
     public static func shares(of count: Int, maxPieces: Int = .max) -> Int {
-        max(1, min(threads, maxPieces, count))
+        max(1, min(availableThreads, maxPieces, count))
     }
+
+    /// Whether the current thread runs a piece of a concurrent ``forEachShare(of:maxPieces:_:)``
+    /// or ``mapPieces(count:alignment:_:)``. Work it starts then stays on it: the rank's
+    /// other threads are busy with the other pieces.
+    static var isInsidePiece: Bool { pthread_getspecific(InsidePiece.key) != nil }
+
+    /// ``threads``, or 1 inside a piece.
+    private static var availableThreads: Int { isInsidePiece ? 1 : threads }
+}
+
+/// Marks the current thread as running a piece (a thread-specific key) until ``end()``.
+private struct InsidePiece {
+    static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+    private let outer = pthread_getspecific(InsidePiece.key)
+
+    init() { pthread_setspecific(InsidePiece.key, UnsafeRawPointer(bitPattern: 1)) }
+
+    func end() { pthread_setspecific(InsidePiece.key, outer) }
 }
 
 /// Carries a non-Sendable value into `concurrentPerform`, whose pieces touch disjoint memory.

@@ -64,6 +64,49 @@ import Testing
         #expect(x.allSatisfy { $0.isNaN })
     }
 
+    @Test func softmaxIsStableForLargeLogits() {
+        var row: [Float] = [1000, 1001, 999, 5000]
+        dlion_softmax(&row, row, 3, 4)
+        #expect(row[3] == 0 && abs(row[0] + row[1] + row[2] - 1) < 1e-6 && row[1] > row[0] && row[0] > row[2])
+    }
+
+    @Test(arguments: [1, 5, 16, 17, 40, 64], [true, false])
+    func attentionSoftmaxIsEachRowsSoftmax(positions T: Int, causal: Bool) {
+        // Large scores, and garbage where a causal row hides them, which must not leak in.
+        let scores: [Float] = (0..<T * T).map { 60 + Float(($0 * 29) % 31) / 2 + (causal && $0 % T > $0 / T ? 1e4 : 0) }
+        var att = scores
+        dlion_attention_softmax(&att, T, causal ? 1 : 0)
+        for t in 0..<T {
+            let visible = causal ? t + 1 : T
+            var row = [Float](repeating: .nan, count: T)
+            dlion_softmax(&row, Array(scores[t * T ..< (t + 1) * T]), visible, T)
+            for c in 0..<T {
+                #expect(abs(att[t * T + c] - row[c]) <= 2e-7, "row \(t) of \(T), column \(c): \(att[t * T + c]) against \(row[c])")
+            }
+            #expect(att[t * T + visible ..< (t + 1) * T].allSatisfy { $0 == 0 })
+        }
+    }
+
+    @Test func attentionSoftmaxOfANaNIsNaNInItsRowOnly() {
+        var att: [Float] = (0..<20 * 20).map { Float($0 % 7) }
+        att[5 * 20 + 3] = .nan
+        dlion_attention_softmax(&att, 20, 1)
+        #expect(att[5 * 20 ..< 5 * 20 + 6].allSatisfy(\.isNaN) && att[5 * 20 + 6 ..< 6 * 20].allSatisfy { $0 == 0 })
+        #expect(att[0 ..< 5 * 20].allSatisfy(\.isFinite) && att[6 * 20 ..< 400].allSatisfy(\.isFinite))
+    }
+
+    @Test(arguments: [(5, 64), (7, 37), (3, 5)])
+    func geluBackwardWithColumnSumsIsBothApart(rows: Int, columns: Int) {
+        let x = Array(Self.inputs.prefix(rows * columns)), g = x.map { 1.5 - $0 / 7 }
+        var fused = [Float](repeating: .nan, count: x.count), sums = [Float](repeating: .nan, count: columns)
+        GELU.backward(dinp: &fused, inp: x, dout: g, rows: rows, columns: columns, columnSums: &sums)
+        var apart = [Float](repeating: .nan, count: x.count), bias = [Float](repeating: .nan, count: columns)
+        GELU.backward(dinp: &apart, inp: x, dout: g, count: x.count)
+        Linear.biasGradient(dbias: &bias, dout: apart, batch: rows, outputs: columns)
+        #expect(fused == apart)
+        #expect(sums == bias)
+    }
+
     @Test func geluMatchesTheScalarFormula() {
         let x = Self.inputs
         var out = [Float](repeating: 0, count: x.count), derivative = out

@@ -56,11 +56,21 @@ public enum BLAS {
     /// `openblas_set_num_threads`, looked up at run time). Returns whether it could.
     @discardableResult
     public static func setThreads(_ count: Int) -> Bool {
-        guard let symbol = openBLASFunction("openblas_set_num_threads") else { return false }
+        guard let symbol = setThreadsFunction else { return false }
         typealias SetThreads = @convention(c) (Int32) -> Void
         unsafeBitCast(symbol, to: SetThreads.self)(Int32(max(1, count)))
         return true
     }
+
+    /// The BLAS library's thread count, or nil when the provider does not say (OpenBLAS's
+    /// `openblas_get_num_threads`, looked up at run time).
+    public static var threads: Int? {
+        guard let symbol = getThreads else { return nil }
+        typealias GetThreads = @convention(c) () -> Int32
+        return Int(unsafeBitCast(symbol, to: GetThreads.self)())
+    }
+    private nonisolated(unsafe) static let getThreads = openBLASFunction("openblas_get_num_threads")
+    private nonisolated(unsafe) static let setThreadsFunction = openBLASFunction("openblas_set_num_threads")
 
     /// The address of OpenBLAS's exported function `name`, or nil when the BLAS is another
     /// provider.

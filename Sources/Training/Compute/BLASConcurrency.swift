@@ -5,23 +5,38 @@ import Glibc
 
 extension BLAS {
     /// Runs `body(piece, tasks)` on up to `maxPieces` contiguous ranges of `0..<tasks`, on
-    /// the rank's threads at once (``Parallel/forEachShare(of:maxPieces:_:)``), for many
-    /// GEMMs too small for the BLAS to split (attention's per-head products; see
-    /// ``singleThreadedMultiplyAdds``). ``record(_:)`` and ``timing`` see the pieces apart:
-    /// the recording keeps each piece's calls, and ``gemmSeconds`` grows by the slowest piece's.
+    /// the rank's threads at once (``Parallel/forEachShare(of:maxPieces:_:)``), each piece's
+    /// `sgemm` calls on one BLAS thread (``withThreads(_:_:)``): for work made of many GEMMs
+    /// too small for the BLAS to split well (attention's per-head products, a transformer's
+    /// sequences; see ``singleThreadedMultiplyAdds``). Inside a piece it runs `body(0, 0..<tasks)`
+    /// on the calling thread. ``record(_:)`` and ``timing`` see the pieces apart: the
+    /// recording keeps each piece's calls, and ``gemmSeconds`` grows by the slowest piece's.
     public static func concurrently(tasks: Int, maxPieces: Int = .max, _ body: (_ piece: Int, _ tasks: Range<Int>) -> Void) {
         let pieces = Parallel.shares(of: tasks, maxPieces: maxPieces)
-        guard pieces > 1, timing || recording != nil else { return Parallel.forEachShare(of: tasks, maxPieces: pieces, body) }
-        let region = ConcurrentRegion(pieces: pieces)
-        ConcurrentRegion.active = region
-        defer { ConcurrentRegion.active = nil }
-        Parallel.forEachShare(of: tasks, maxPieces: pieces) { piece, range in
-            ConcurrentRegion.enter(piece: piece)
-            defer { ConcurrentRegion.leave() }
-            body(piece, range)
+        guard pieces > 1 else { return Parallel.forEachShare(of: tasks, maxPieces: pieces, body) }
+        withThreads(1) {
+            guard timing || recording != nil else { return Parallel.forEachShare(of: tasks, maxPieces: pieces, body) }
+            let region = ConcurrentRegion(pieces: pieces)
+            ConcurrentRegion.active = region
+            defer { ConcurrentRegion.active = nil }
+            Parallel.forEachShare(of: tasks, maxPieces: pieces) { piece, range in
+                ConcurrentRegion.enter(piece: piece)
+                defer { ConcurrentRegion.leave() }
+                body(piece, range)
+            }
+            if region.calls.contains(where: { !$0.isEmpty }) { recording?.stretches.append(Array(region.calls)) }
+            gemmSeconds += region.seconds.max() ?? 0
         }
-        recording?.stretches.append(Array(region.calls))
-        gemmSeconds += region.seconds.max() ?? 0
+    }
+
+    /// Runs `body` with the BLAS library on `count` threads, then restores its thread count
+    /// (OpenBLAS's `openblas_get_num_threads` and `openblas_set_num_threads`; with another
+    /// provider, just runs `body`).
+    public static func withThreads<Result>(_ count: Int, _ body: () throws -> Result) rethrows -> Result {
+        guard let saved = threads, saved != count else { return try body() }
+        setThreads(count)
+        defer { setThreads(saved) }
+        return try body()
     }
 
     /// Products of fewer multiply-adds (m·n·k) than this run on one thread in OpenBLAS

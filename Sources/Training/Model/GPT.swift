@@ -126,9 +126,18 @@ public final class GPT: Model {
         Embedding.forward(out: buffers.embedded, tokens: batch.tokens.baseAddress!, wte: parameters(wte), wpe: parameters(wpe),
                           batch: B, positions: T, channels: C)
         let normed = stack.forward(buffers.embedded, batch: B, positions: T)
-        Linear.forward(out: buffers.logits, inp: normed, weight: parameters(head.weight), bias: parameters(head.bias), batch: N, inputs: C, outputs: V)
-        let (lossSum, correct) = SoftmaxCrossEntropy.forward(probs: buffers.probabilities, logits: buffers.logits, labels: batch.targets.baseAddress!, batch: N, classes: V)
-        return BatchResult(lossSum: lossSum, correct: correct, count: N)
+        // The head, chunk by chunk as the stack; the chunks' losses added in chunk order.
+        var results = [(lossSum: Double, correct: Int)](repeating: (0, 0), count: stack.chunks.count)
+        results.withUnsafeMutableBufferPointer { results in
+            stack.forEachChunk { _, chunk, sequences in
+                let (rows, first) = (sequences.count * T, sequences.lowerBound * T)
+                Linear.forward(out: buffers.logits + first * V, inp: normed + first * C, weight: parameters(head.weight), bias: parameters(head.bias),
+                               batch: rows, inputs: C, outputs: V)
+                results[chunk] = SoftmaxCrossEntropy.forward(probs: buffers.probabilities + first * V, logits: buffers.logits + first * V,
+                                                             labels: batch.targets.baseAddress! + first, batch: rows, classes: V)
+            }
+        }
+        return BatchResult(lossSum: results.reduce(0) { $0 + $1.lossSum }, correct: results.reduce(0) { $0 + $1.correct }, count: N)
     }
 
     /// Writes the gradient of the mean loss of the last ``forward(_:)`` into ``arena``.
@@ -140,9 +149,16 @@ public final class GPT: Model {
         let (B, T) = shape
         let (C, V) = (configuration.channels, configuration.vocabulary)
         let N = B * T
-        SoftmaxCrossEntropy.backward(dlogits: buffers.dlogits, probs: buffers.probabilities, labels: batch.targets.baseAddress!, batch: N, classes: V, normalizer: N)
-        Linear.backward(dinp: stack.outputGradient, dweight: gradients(head.weight), dbias: gradients(head.bias), dout: buffers.dlogits,
-                        inp: stack.forwardOutput, weight: parameters(head.weight), batch: N, inputs: C, outputs: V)
+        stack.forEachChunk { _, chunk, sequences in
+            let (rows, first) = (sequences.count * T, sequences.lowerBound * T)
+            let dlogits = buffers.dlogits + first * V
+            SoftmaxCrossEntropy.backward(dlogits: dlogits, probs: buffers.probabilities + first * V, labels: batch.targets.baseAddress! + first,
+                                         batch: rows, classes: V, normalizer: N)
+            Linear.biasGradient(dbias: buffers.headBiasPartials + chunk * V, dout: dlogits, batch: rows, outputs: V)
+            Linear.inputGradient(dinp: stack.outputGradient + first * C, dout: dlogits, weight: parameters(head.weight), batch: rows, inputs: C, outputs: V)
+        }
+        Linear.weightGradient(dweight: gradients(head.weight), dout: buffers.dlogits, inp: stack.forwardOutput, batch: N, inputs: C, outputs: V)
+        stack.chunks.addUp(buffers.headBiasPartials, width: V, into: [arena.gradients(head.bias)])
         try gradientsReady(head.weight.offset)
         let dembedded = try stack.backward(blockDone: gradientsReady)
         Embedding.backward(dwte: gradients(wte), vocabulary: V, dwpe: gradients(wpe), dout: dembedded, tokens: batch.tokens.baseAddress!,
@@ -183,18 +199,22 @@ public final class GPT: Model {
     private func gradients(_ slot: TensorSlot) -> UnsafeMutablePointer<Float> { arena.gradients(slot).baseAddress! }
 }
 
-/// The GPT's own activations (the stack keeps the rest) and the head's gradient.
+/// The GPT's own activations (the stack keeps the rest) and the head's gradients.
 private final class Buffers {
     let embedded, logits, probabilities, dlogits: UnsafeMutablePointer<Float>
+    /// Each sequence chunk's sums of the head's bias gradient, a row of vocabulary floats each.
+    let headBiasPartials: UnsafeMutablePointer<Float>
     private let slab: FloatSlab
 
     /// The buffers' sizes as factors, in the order of the properties.
     static func sizes(maxBatch B: Int, _ c: GPTConfiguration) -> [[Int]] {
-        [[B, c.context, c.channels], [B, c.context, c.vocabulary], [B, c.context, c.vocabulary], [B, c.context, c.vocabulary]]
+        [[B, c.context, c.channels], [B, c.context, c.vocabulary], [B, c.context, c.vocabulary], [B, c.context, c.vocabulary],
+         [SequenceChunks.maxCount(batch: B, positions: c.context), c.vocabulary]]
     }
 
     init(_ slab: FloatSlab) {
         self.slab = slab
         (embedded, logits, probabilities, dlogits) = (slab.pointers[0], slab.pointers[1], slab.pointers[2], slab.pointers[3])
+        headBiasPartials = slab.pointers[4]
     }
 }

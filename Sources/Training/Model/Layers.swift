@@ -9,11 +9,12 @@ import CVectorOps
 
 /// A fully connected layer: out[B×O] = inp[B×I] · weightᵀ + bias, weight O×I.
 public enum Linear {
-    /// Computes `out` (batch × outputs) from `inp` (batch × inputs).
+    /// Computes `out` (batch × outputs) from `inp` (batch × inputs), plus `residual` (batch ×
+    /// outputs) when given: a residual connection's sum, fused into the product.
     public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                               batch: Int, inputs: Int, outputs: Int) {
-        for row in 0..<batch { (out + row * outputs).update(from: bias, count: outputs) }
+                               batch: Int, inputs: Int, outputs: Int, residual: UnsafePointer<Float>? = nil) {
+        dlion_fill_rows(out, bias, residual, batch, outputs)
         BLAS.sgemm(m: batch, n: outputs, k: inputs, inp, weight, transposeB: true, into: out, beta: 1)
     }
 
@@ -37,12 +38,7 @@ public enum Linear {
                                 inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                 batch: Int, inputs: Int, outputs: Int,
                                 rowsPerBlock: Int, rowsReady: (_ firstFinalRow: Int) throws -> Void) rethrows {
-        for start in stride(from: 0, to: outputs, by: 16) {
-            let valid = min(16, outputs - start)
-            var sum = SIMD16<Float>(repeating: 0)
-            for row in 0..<batch { sum += FloatLanes.load(dout + row * outputs + start, valid) }
-            FloatLanes.store(sum, dbias + start, valid)
-        }
+        biasGradient(dbias: dbias, dout: dout, batch: batch, outputs: outputs)
         let block = max(1, rowsPerBlock)
         for first in stride(from: (outputs - 1) / block * block, through: 0, by: -block) {
             let rows = min(block, outputs - first)
@@ -50,7 +46,25 @@ public enum Linear {
                        into: dweight + first * inputs)
             try rowsReady(first)
         }
-        if let dinp { BLAS.sgemm(m: batch, n: inputs, k: outputs, dout, weight, into: dinp) }
+        if let dinp { inputGradient(dinp: dinp, dout: dout, weight: weight, batch: batch, inputs: inputs, outputs: outputs) }
+    }
+
+    /// The input's part of backward alone: `dinp` (batch × inputs) = dout · weight.
+    public static func inputGradient(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                     batch: Int, inputs: Int, outputs: Int) {
+        BLAS.sgemm(m: batch, n: inputs, k: outputs, dout, weight, into: dinp)
+    }
+
+    /// The weight's part of backward alone: `dweight` (outputs × inputs) = doutᵀ · inp.
+    public static func weightGradient(dweight: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
+                                      batch: Int, inputs: Int, outputs: Int) {
+        BLAS.sgemm(m: outputs, n: inputs, k: batch, dout, transposeA: true, inp, into: dweight)
+    }
+
+    /// The bias's part of backward alone: `dbias` (outputs) = the column sums of `dout`
+    /// (batch × outputs), row by row in order (`dlion_column_sums`).
+    public static func biasGradient(dbias: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, batch: Int, outputs: Int) {
+        dlion_column_sums(dbias, dout, batch, outputs)
     }
 }
 
@@ -94,6 +108,15 @@ public enum GELU {
         Parallel.forEachPiece(count: count) { piece in
             dlion_gelu_backward(dinp + piece.lowerBound, inp + piece.lowerBound, dout + piece.lowerBound, piece.count)
         }
+    }
+
+    /// ``backward(dinp:inp:dout:count:)`` over `rows` × `columns` values, and `columnSums`
+    /// (columns) = the column sums of `dinp`, the rows added in order: the gradient of a bias
+    /// before the GELU, fused (`dlion_gelu_backward_rows`; the same bits as
+    /// ``Linear/biasGradient(dbias:dout:batch:outputs:)`` of `dinp`). One thread.
+    public static func backward(dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, dout: UnsafePointer<Float>,
+                                rows: Int, columns: Int, columnSums: UnsafeMutablePointer<Float>) {
+        dlion_gelu_backward_rows(dinp, inp, dout, rows, columns, columnSums)
     }
 }
 

@@ -46,61 +46,22 @@ public enum Embedding {
 
 /// Layer normalization over the channels of each row: out = (x − mean)/√(var + 1e-5) · weight + bias.
 public enum LayerNorm {
-    static let epsilon: Float = 1e-5
-
     /// Writes `out` (rows × channels) and each row's `mean` and reciprocal standard deviation
-    /// `rstd` (rows), which backward needs. One thread: splitting rows over the rank's threads
-    /// measured no faster at 2 048 rows of 64 (benchmarks/README.md, transformer-bench).
+    /// `rstd` (rows), which backward needs (`dlion_layernorm_forward`).
     public static func forward(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                                inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                rows: Int, channels: Int) {
-        for row in 0..<rows {
-            let x = inp + row * channels, y = out + row * channels
-            var sum = SIMD16<Float>(repeating: 0)
-            forEachLaneGroup(channels) { c, valid in sum += FloatLanes.load(x + c, valid) }
-            let m = sum.sum() / Float(channels)
-            var squares = SIMD16<Float>(repeating: 0)
-            forEachLaneGroup(channels) { c, valid in
-                var d = FloatLanes.load(x + c, valid) - m
-                if valid < 16 { d *= LaneMath.lanes(below: valid) }
-                squares += d * d
-            }
-            let s = 1 / sqrtf(squares.sum() / Float(channels) + epsilon)
-            forEachLaneGroup(channels) { c, valid in
-                let normalized = (FloatLanes.load(x + c, valid) - m) * s
-                FloatLanes.store(normalized * FloatLanes.load(weight + c, valid) + FloatLanes.load(bias + c, valid), y + c, valid)
-            }
-            mean[row] = m
-            rstd[row] = s
-        }
+        dlion_layernorm_forward(out, mean, rstd, inp, weight, bias, rows, channels)
     }
 
-    /// `dinp` (rows × channels), `dweight` and `dbias` (channels) from `dout`.
+    /// `dinp` (rows × channels), `dweight` and `dbias` (channels) from `dout`. With a
+    /// `residual` (rows × channels), `dinp` is residual + the gradient: a residual connection's
+    /// sum, fused (`dlion_layernorm_backward`).
     public static func backward(dinp: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
                                 dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, channels: Int) {
-        dweight.update(repeating: 0, count: channels)
-        dbias.update(repeating: 0, count: channels)
-        for row in 0..<rows {
-            let x = inp + row * channels, g = dout + row * channels, dx = dinp + row * channels
-            let m = mean[row], s = rstd[row]
-            // Lanes past the channels load g = 0, so they add nothing to the sums.
-            var dnormSum = SIMD16<Float>(repeating: 0), dnormNormSum = SIMD16<Float>(repeating: 0)
-            forEachLaneGroup(channels) { c, valid in
-                let norm = (FloatLanes.load(x + c, valid) - m) * s, gradient = FloatLanes.load(g + c, valid)
-                let dnorm = FloatLanes.load(weight + c, valid) * gradient
-                dnormSum += dnorm
-                dnormNormSum += dnorm * norm
-                FloatLanes.store(FloatLanes.load(dweight + c, valid) + norm * gradient, dweight + c, valid)
-                FloatLanes.store(FloatLanes.load(dbias + c, valid) + gradient, dbias + c, valid)
-            }
-            let dnormMean = dnormSum.sum() / Float(channels), dnormNormMean = dnormNormSum.sum() / Float(channels)
-            forEachLaneGroup(channels) { c, valid in
-                let norm = (FloatLanes.load(x + c, valid) - m) * s
-                let dnorm = FloatLanes.load(weight + c, valid) * FloatLanes.load(g + c, valid)
-                FloatLanes.store((dnorm - dnormMean - norm * dnormNormMean) * s, dx + c, valid)
-            }
-        }
+                                mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, channels: Int,
+                                residual: UnsafePointer<Float>? = nil) {
+        dlion_layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, residual, rows, channels)
     }
 }
 
@@ -121,7 +82,7 @@ public enum Attention {
                 let q = qkv + b * T * 3 * C + h * size, k = q + C, v = q + 2 * C
                 let weights = att + (b * heads + h) * T * T
                 BLAS.sgemm(m: T, n: T, k: size, q, lda: 3 * C, k, transposeB: true, ldb: 3 * C, into: weights, alpha: scale)
-                for t in 0..<T { softmax(weights + t * T, visible: causal ? t + 1 : T, count: T) }
+                dlion_attention_softmax(weights, T, causal ? 1 : 0)
                 BLAS.sgemm(m: T, n: size, k: T, weights, v, ldb: 3 * C, into: out + b * T * C + h * size, ldc: C)
             }
         }
@@ -146,15 +107,7 @@ public enum Attention {
                 BLAS.sgemm(m: T, n: size, k: T, weights, transposeA: true, g, ldb: C, into: dv, ldc: 3 * C)
                 BLAS.sgemm(m: T, n: T, k: size, g, lda: C, v, transposeB: true, ldb: 3 * C, into: scratch)
                 // Through the softmax: dpre = att ⊙ (datt − Σ att·datt), row by row.
-                for t in 0..<T {
-                    let a = weights + t * T, d = scratch + t * T
-                    var dot = SIMD16<Float>(repeating: 0)
-                    forEachLaneGroup(T) { s, valid in dot += FloatLanes.load(a + s, valid) * FloatLanes.load(d + s, valid) }
-                    let total = dot.sum()
-                    forEachLaneGroup(T) { s, valid in
-                        FloatLanes.store(FloatLanes.load(a + s, valid) * (FloatLanes.load(d + s, valid) - total), d + s, valid)
-                    }
-                }
+                for t in 0..<T { dlion_softmax_backward(scratch + t * T, weights + t * T, T) }
                 // dQ = scale · dpre · K;  dK = scale · dpreᵀ · Q
                 BLAS.sgemm(m: T, n: size, k: T, scratch, k, ldb: 3 * C, into: dq, ldc: 3 * C, alpha: scale)
                 BLAS.sgemm(m: T, n: size, k: T, scratch, transposeA: true, q, ldb: 3 * C, into: dk, ldc: 3 * C, alpha: scale)
@@ -166,11 +119,6 @@ public enum Attention {
     /// small enough for the BLAS to run on one thread, else 1 (the BLAS splits each product).
     static func sharedOut(positions T: Int, size: Int) -> Int {
         T * T * size < BLAS.singleThreadedMultiplyAdds ? .max : 1
-    }
-
-    /// A numerically stable softmax of the first `visible` of `count` values; the rest become 0 (`dlion_softmax`).
-    static func softmax(_ row: UnsafeMutablePointer<Float>, visible: Int, count: Int) {
-        dlion_softmax(row, row, visible, count)
     }
 }
 
