@@ -200,12 +200,17 @@ void dlion_softmax(float *out, const float *x, size_t visible, size_t count) {
     for (i = visible; i < count; i++) out[i] = 0.0f;
 }
 
-/// Lanes below `valid` keep their value and the rest become `fill`, by bits (so NaN stays).
-DLION_INLINE void keep_below(vf *v, size_t valid, float fill) {
+/// Lanes below `valid` keep their value and the rest take `other`'s, by bits (so NaN stays).
+DLION_INLINE void select_below(vf *v, const vf *other, size_t valid) {
     const vi index = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     vi keep = index < (int)valid;
-    vf filler = fill;
-    *v = __builtin_bit_cast(vf, (__builtin_bit_cast(vi, *v) & keep) | (__builtin_bit_cast(vi, filler) & ~keep));
+    *v = __builtin_bit_cast(vf, (__builtin_bit_cast(vi, *v) & keep) | (__builtin_bit_cast(vi, *other) & ~keep));
+}
+
+/// Lanes below `valid` keep their value and the rest become `fill`.
+DLION_INLINE void keep_below(vf *v, size_t valid, float fill) {
+    const vf filler = fill;
+    select_below(v, &filler, valid);
 }
 
 /// The last group of a row whose first `valid` (1…LANES) floats from `p` count, with `room`
@@ -222,11 +227,9 @@ DLION_INLINE void load_group(vf *v, const float *p, size_t valid, size_t room, f
 DLION_INLINE void store_group(float *p, const vf *v, size_t valid, size_t room) {
     if (valid == LANES) { store(p, v); return; }
     if (room < LANES) { store_part(p, v, valid); return; }
-    vf merged;
-    load(&merged, p);
-    const vi index = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    vi keep = index < (int)valid;
-    merged = __builtin_bit_cast(vf, (__builtin_bit_cast(vi, *v) & keep) | (__builtin_bit_cast(vi, merged) & ~keep));
+    vf merged = *v, next;
+    load(&next, p);
+    select_below(&merged, &next, valid);
     store(p, &merged);
 }
 

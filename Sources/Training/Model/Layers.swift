@@ -41,9 +41,7 @@ public enum Linear {
         biasGradient(dbias: dbias, dout: dout, batch: batch, outputs: outputs)
         let block = max(1, rowsPerBlock)
         for first in stride(from: (outputs - 1) / block * block, through: 0, by: -block) {
-            let rows = min(block, outputs - first)
-            BLAS.sgemm(m: rows, n: inputs, k: batch, dout + first, transposeA: true, lda: outputs, inp,
-                       into: dweight + first * inputs)
+            weightGradient(rows: first ..< min(first + block, outputs), dweight: dweight, dout: dout, inp: inp, batch: batch, inputs: inputs, outputs: outputs)
             try rowsReady(first)
         }
         if let dinp { inputGradient(dinp: dinp, dout: dout, weight: weight, batch: batch, inputs: inputs, outputs: outputs) }
@@ -58,7 +56,14 @@ public enum Linear {
     /// The weight's part of backward alone: `dweight` (outputs × inputs) = doutᵀ · inp.
     public static func weightGradient(dweight: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
                                       batch: Int, inputs: Int, outputs: Int) {
-        BLAS.sgemm(m: outputs, n: inputs, k: batch, dout, transposeA: true, inp, into: dweight)
+        weightGradient(rows: 0..<outputs, dweight: dweight, dout: dout, inp: inp, batch: batch, inputs: inputs, outputs: outputs)
+    }
+
+    /// `rows` (a range of outputs) of ``weightGradient(dweight:dout:inp:batch:inputs:outputs:)``.
+    private static func weightGradient(rows: Range<Int>, dweight: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
+                                       batch: Int, inputs: Int, outputs: Int) {
+        BLAS.sgemm(m: rows.count, n: inputs, k: batch, dout + rows.lowerBound, transposeA: true, lda: outputs, inp,
+                   into: dweight + rows.lowerBound * inputs)
     }
 
     /// The bias's part of backward alone: `dbias` (outputs) = the column sums of `dout`

@@ -112,7 +112,7 @@ final class TransformerStack {
         var (stream, next) = (b.streams.0, b.streams.1)
         forEachChunk { _, chunk, sequences in
             let (rows, first) = (sequences.count * T, sequences.lowerBound * T)
-            let partial = b.partials + chunk * StackBuffers.partialWidth(C)
+            let partial = partials(of: chunk)
             LayerNorm.backward(dinp: stream + first * C, dweight: partial, dbias: partial + C, dout: b.dnormed + first * C,
                                inp: b.finalInput + first * C, weight: parameters(finalNorm.weight),
                                mean: b.lnfMean + first, rstd: b.lnfRstd + first, rows: rows, channels: C)
@@ -122,7 +122,7 @@ final class TransformerStack {
         for (block, a) in zip(blocks, activations).reversed() {
             forEachChunk { piece, chunk, sequences in
                 backward(block, a, dout: stream, dinp: next, sequences: sequences, positions: T,
-                         partial: b.partials + chunk * StackBuffers.partialWidth(C), scratch: b.attentionScratch + piece * T * T)
+                         partial: partials(of: chunk), scratch: b.attentionScratch + piece * T * T)
             }
             Linear.weightGradient(dweight: gradients(block.fcproj.weight), dout: stream, inp: a.fcGELU, batch: N, inputs: 4 * C, outputs: C)
             Linear.weightGradient(dweight: gradients(block.fc.weight), dout: b.dwide, inp: a.ln2, batch: N, inputs: C, outputs: 4 * C)
@@ -169,7 +169,7 @@ final class TransformerStack {
     /// chunks shared out over up to ``threads`` threads (piece numbers them): for a model's
     /// own work on the rows the stack reads or writes (a head, say).
     func forEachChunk(_ body: (_ piece: Int, _ chunk: Int, _ sequences: Range<Int>) -> Void) {
-        let chunks = SequenceChunks(batch: shape.batch, positions: shape.positions)
+        let chunks = self.chunks
         BLAS.concurrently(tasks: chunks.count, maxPieces: threads) { piece, range in
             for chunk in range { body(piece, chunk, chunks.sequences(chunk)) }
         }
@@ -177,6 +177,9 @@ final class TransformerStack {
 
     /// The last forward's chunks (``SequenceChunks``).
     var chunks: SequenceChunks { SequenceChunks(batch: shape.batch, positions: shape.positions) }
+
+    /// Chunk `chunk`'s row of ``StackBuffers/partials``.
+    private func partials(of chunk: Int) -> UnsafeMutablePointer<Float> { buffers.partials + chunk * StackBuffers.partialWidth(channels) }
 
     /// Writes the gradients of `tensors` from the chunks' partial sums (``StackBuffers/partials``).
     private func sumChunkPartials(of tensors: [TensorSlot]) {
