@@ -36,11 +36,34 @@ DLION_INLINE void store_part(float *p, const vf *v, size_t valid) {
     memcpy(p, lanes, valid * sizeof(float));
 }
 
-/// The sum of the lanes, always in the same order (so every clone gives the same bits).
+typedef float vf8 __attribute__((ext_vector_type(8)));
+typedef float vf4 __attribute__((ext_vector_type(4)));
+typedef float vf2 __attribute__((ext_vector_type(2)));
+
+/// The sum of the lanes as a tree of halves, 4 dependent adds instead of 15, always in the
+/// same order (so every clone gives the same bits).
 DLION_INLINE float lane_sum(const vf *v) {
+    vf8 eight = (*v).lo + (*v).hi;
+    vf4 four = eight.lo + eight.hi;
+    vf2 two = four.lo + four.hi;
+    return two.x + two.y;
+}
+
+/// The sum of the lanes from the first to the last: the order the MLP's softmax
+/// (dlion_exp_shifted) has always used, which its cached experiment results depend on.
+DLION_INLINE float lane_sum_in_order(const vf *v) {
     float sum = 0.0f;
     for (int lane = 0; lane < LANES; lane++) sum += (*v)[lane];
     return sum;
+}
+
+/// The largest lane, as a tree of halves (a NaN lane may or may not win: the caller's NaN
+/// propagates through its own arithmetic).
+DLION_INLINE float lane_max(const vf *v) {
+    vf8 eight = __builtin_elementwise_max((*v).lo, (*v).hi);
+    vf4 four = __builtin_elementwise_max(eight.lo, eight.hi);
+    vf2 two = __builtin_elementwise_max(four.lo, four.hi);
+    return two.x > two.y ? two.x : two.y;
 }
 
 /// max(x, 0) from the sign bit, in place; NaN stays NaN.
@@ -73,26 +96,30 @@ DLION_INLINE void exp_lanes(vf *v) {
     *v = p * __builtin_bit_cast(vf, exponent);
 }
 
-/// tanh(√(2/π)·(x + 0.044715·x³)) as 1 − 2/(e²ᵘ + 1), into `t`.
-DLION_INLINE void gelu_tanh(vf *t, const vf *x) {
-    vf u = 0.7978845608028654f * (*x + 0.044715f * *x * *x * *x);
-    *t = u + u;
-    exp_lanes(t);
-    *t = 1.0f - 2.0f / (*t + 1.0f);
+// GELU's tanh form through the logistic function: 0.5·(1 + tanh(u)) = σ(2u) = 1/(1 + e^(−2u)),
+// u = √(2/π)·(x + 0.044715·x³). One exponential and one division, as the tanh form, but fewer
+// operations around them and no cancellation in 1 − 2/(e²ᵘ + 1) where gelu(x) is tiny.
+#define GELU_2_SQRT_2_OVER_PI 1.5957691216057308f
+
+/// e^(−2u) for GELU's u, into `e`.
+DLION_INLINE void gelu_exp(vf *e, const vf *x) {
+    *e = -GELU_2_SQRT_2_OVER_PI * (*x + 0.044715f * *x * *x * *x);
+    exp_lanes(e);
 }
 
-/// gelu(x) in place.
+/// gelu(x) = x·σ(2u) = x / (1 + e^(−2u)), in place.
 DLION_INLINE void gelu_lanes(vf *x) {
-    vf t;
-    gelu_tanh(&t, x);
-    *x = 0.5f * *x * (1.0f + t);
+    vf e;
+    gelu_exp(&e, x);
+    *x = *x / (1.0f + e);
 }
 
-/// gelu′(x) · g, into `x`.
+/// gelu′(x) · g = (σ + x·σ(1 − σ)·2u′) · g with σ = σ(2u), into `x`.
 DLION_INLINE void gelu_backward_lanes(vf *x, const vf *g) {
-    vf t;
-    gelu_tanh(&t, x);
-    *x = (0.5f * (1.0f + t) + 0.5f * *x * (1.0f - t * t) * 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * *x * *x)) * *g;
+    vf s;
+    gelu_exp(&s, x);
+    s = 1.0f / (1.0f + s);
+    *x = (s + *x * (s - s * s) * GELU_2_SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * *x * *x)) * *g;
 }
 
 DLION_CLONES
@@ -168,7 +195,7 @@ float dlion_exp_shifted(float *out, const float *x, float shift, size_t count) {
         store(out + i, &e);
         total += e;
     }
-    float sum = lane_sum(&total);
+    float sum = lane_sum_in_order(&total);
     if (i < count) {
         load_part(&e, x + i, count - i);
         e -= shift;
@@ -245,8 +272,7 @@ void dlion_attention_softmax(float *att, size_t positions, int causal) {
         for (size_t c = 0; c < last; c += LANES) { load(&v, row + c); largest = __builtin_elementwise_max(largest, v); }
         load_group(&v, row + last, visible - last, room, -INFINITY);
         largest = __builtin_elementwise_max(largest, v);
-        float shift = largest[0];
-        for (int lane = 1; lane < LANES; lane++) shift = shift > largest[lane] ? shift : largest[lane];
+        const float shift = lane_max(&largest);
         vf total = 0.0f;
         for (size_t c = 0; c < last; c += LANES) {
             load(&v, row + c);
@@ -273,8 +299,9 @@ void dlion_attention_softmax(float *att, size_t positions, int causal) {
     }
 }
 
-DLION_CLONES
-void dlion_softmax_backward(float *d, const float *a, size_t count) {
+/// d[i] = a[i] · (d[i] − Σⱼ a[j]·d[j]) for the `count` floats of one row: a softmax's
+/// backward, in place, from its output `a` and the gradient `d` at its output.
+DLION_INLINE void softmax_backward_row(float *d, const float *a, size_t count) {
     vf dot = 0.0f, x, y;
     size_t i = 0;
     for (; i + LANES <= count; i += LANES) {
@@ -291,6 +318,18 @@ void dlion_softmax_backward(float *d, const float *a, size_t count) {
         store(d + i, &y);
     }
     for (; i < count; i++) d[i] = a[i] * (d[i] - total);
+}
+
+DLION_CLONES
+void dlion_attention_softmax_backward(float *d, const float *att, size_t positions, int causal) {
+    const size_t T = positions;
+    for (size_t t = 0; t < T; t++) {
+        // Whole groups past the visible values where the row has room: their weights are 0.
+        const size_t visible = causal ? t + 1 : T, groups = (visible + LANES - 1) / LANES * LANES;
+        const size_t counted = groups < T ? groups : T;
+        softmax_backward_row(d + t * T, att + t * T, counted);
+        memset(d + t * T + counted, 0, (T - counted) * sizeof(float));
+    }
 }
 
 DLION_CLONES

@@ -95,6 +95,26 @@ import Testing
         #expect(att[0 ..< 5 * 20].allSatisfy(\.isFinite) && att[6 * 20 ..< 400].allSatisfy(\.isFinite))
     }
 
+    @Test(arguments: [1, 5, 16, 17, 40, 64], [true, false])
+    func attentionSoftmaxBackwardMatchesFloat64(positions T: Int, causal: Bool) {
+        let scores: [Float] = (0..<T * T).map { Float(($0 * 29) % 31) / 7 }
+        var att = scores
+        dlion_attention_softmax(&att, T, causal ? 1 : 0)
+        // Large values where a causal row hides them, which must not leak in.
+        let gradient: [Float] = (0..<T * T).map { Float(($0 * 17) % 13) / 5 - 1 + (causal && $0 % T > $0 / T ? 1e4 : 0) }
+        var d = gradient
+        dlion_attention_softmax_backward(&d, att, T, causal ? 1 : 0)
+        for t in 0..<T {
+            let visible = causal ? t + 1 : T, row = t * T
+            let dot = (0..<visible).reduce(0.0) { $0 + Double(att[row + $1]) * Double(gradient[row + $1]) }
+            for c in 0..<visible {
+                let reference = Double(att[row + c]) * (Double(gradient[row + c]) - dot)
+                #expect(abs(Double(d[row + c]) - reference) <= 1e-6, "row \(t) of \(T), column \(c): \(d[row + c]) against \(reference)")
+            }
+            #expect(d[row + visible ..< row + T].allSatisfy { $0 == 0 }, "row \(t) of \(T): its hidden part is not 0")
+        }
+    }
+
     @Test(arguments: [(5, 64), (7, 37), (3, 5)])
     func geluBackwardWithColumnSumsIsBothApart(rows: Int, columns: Int) {
         let x = Array(Self.inputs.prefix(rows * columns)), g = x.map { 1.5 - $0 / 7 }
@@ -118,6 +138,10 @@ import Testing
             let referenceDerivative = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * 0.7978845608028654 * (1 + 3 * 0.044715 * v * v)
             #expect(abs(Double(out[index]) - reference) <= 1e-6 * max(1, abs(reference)), "gelu(\(v))")
             #expect(abs(Double(derivative[index]) - referenceDerivative) <= 2e-6 * max(1, abs(referenceDerivative)), "gelu′(\(v))")
+            // Where gelu is tiny (x well below 0) it keeps its relative accuracy too.
+            if v < 0 && v > -6 && abs(reference) > 1e-30 {
+                #expect(abs(Double(out[index]) - reference) <= 4e-6 * abs(reference), "gelu(\(v)) relative")
+            }
         }
     }
 }

@@ -68,7 +68,7 @@ import Testing
         var dqkv = [Float](repeating: 9, count: batch * positions * 3 * channels)
         var scratch = [Float](repeating: 0, count: positions * positions)
         Attention.backward(dqkv: &dqkv, scratch: &scratch, threads: 1, dout: probe, qkv: qkv, att: att,
-                           batch: batch, positions: positions, channels: channels, heads: heads)
+                           batch: batch, positions: positions, channels: channels, heads: heads, causal: causal)
         #expect(Self.matches(dqkv, qkv, loss))
     }
 

@@ -9,7 +9,8 @@
 
 #include <stddef.h>
 
-/// out[i] = gelu(inp[i]) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) for `count` floats.
+/// out[i] = gelu(inp[i]) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) for `count` floats,
+/// computed as x / (1 + e^(−2·√(2/π)·(x + 0.044715·x³))).
 void dlion_gelu_forward(float *out, const float *inp, size_t count);
 
 /// dinp[i] = gelu′(inp[i]) · dout[i] for `count` floats; `dinp` may be `dout`.
@@ -32,9 +33,11 @@ void dlion_softmax(float *out, const float *x, size_t visible, size_t count);
 /// `dlion_softmax`.
 void dlion_attention_softmax(float *att, size_t positions, int causal);
 
-/// d[i] = a[i] · (d[i] − Σⱼ a[j]·d[j]) for `count` floats: a softmax's backward, in place,
-/// from its output `a` and the gradient `d` at its output.
-void dlion_softmax_backward(float *d, const float *a, size_t count);
+/// The backward of dlion_attention_softmax, in place: each row t of the positions × positions
+/// matrix `d` (the gradient at the softmax's output) becomes att ⊙ (d − Σⱼ att[j]·d[j]) from
+/// the softmax's output `att`, over the row's first t + 1 values (`causal`) or all; the rest,
+/// where the weights are 0, become 0.
+void dlion_attention_softmax_backward(float *d, const float *att, size_t positions, int causal);
 
 /// LayerNorm over the `channels` of each of `rows` rows: out = (x − mean)·rstd·weight + bias,
 /// rstd = 1/√(variance + 1e-5); writes each row's mean and rstd.

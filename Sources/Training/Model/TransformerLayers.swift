@@ -88,12 +88,13 @@ public enum Attention {
         }
     }
 
-    /// `dqkv` (batch × positions × 3·channels) from `dout` (batch × positions × channels);
-    /// `scratch` holds `threads` × positions × positions floats, one square for each of up to
-    /// `threads` pieces of the (sequence, head) pairs that run at once.
+    /// `dqkv` (batch × positions × 3·channels) from `dout` (batch × positions × channels), for
+    /// the `causal` or bidirectional forward that wrote `att`; `scratch` holds `threads` ×
+    /// positions × positions floats, one square for each of up to `threads` pieces of the
+    /// (sequence, head) pairs that run at once.
     public static func backward(dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, threads: Int,
                                 dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>, att: UnsafePointer<Float>,
-                                batch: Int, positions: Int, channels: Int, heads: Int) {
+                                batch: Int, positions: Int, channels: Int, heads: Int, causal: Bool) {
         let (T, C, size) = (positions, channels, channels / heads)
         let scale = 1 / sqrtf(Float(size))
         BLAS.concurrently(tasks: batch * heads, maxPieces: min(threads, sharedOut(positions: T, size: size))) { piece, pairs in
@@ -106,8 +107,8 @@ public enum Attention {
                 // dV = attᵀ · dO;  datt = dO · Vᵀ
                 BLAS.sgemm(m: T, n: size, k: T, weights, transposeA: true, g, ldb: C, into: dv, ldc: 3 * C)
                 BLAS.sgemm(m: T, n: T, k: size, g, lda: C, v, transposeB: true, ldb: 3 * C, into: scratch)
-                // Through the softmax: dpre = att ⊙ (datt − Σ att·datt), row by row.
-                for t in 0..<T { dlion_softmax_backward(scratch + t * T, weights + t * T, T) }
+                // Through the softmax: dpre = att ⊙ (datt − Σ att·datt), row by row (`dlion_attention_softmax_backward`).
+                dlion_attention_softmax_backward(scratch, weights, T, causal ? 1 : 0)
                 // dQ = scale · dpre · K;  dK = scale · dpreᵀ · Q
                 BLAS.sgemm(m: T, n: size, k: T, scratch, k, ldb: 3 * C, into: dq, ldc: 3 * C, alpha: scale)
                 BLAS.sgemm(m: T, n: size, k: T, scratch, transposeA: true, q, ldb: 3 * C, into: dk, ldc: 3 * C, alpha: scale)

@@ -157,7 +157,7 @@ final class TransformerStack {
         Linear.biasGradient(dbias: sums.attprojBias, dout: dresidual, batch: rows, outputs: C)
         Linear.inputGradient(dinp: dattended, dout: dresidual, weight: parameters(block.attproj.weight), batch: rows, inputs: C, outputs: C)
         Attention.backward(dqkv: dqkv, scratch: scratch, threads: threads, dout: dattended, qkv: a.qkv + first * 3 * C,
-                           att: a.att + sequences.lowerBound * heads * T * T, batch: sequences.count, positions: T, channels: C, heads: heads)
+                           att: a.att + sequences.lowerBound * heads * T * T, batch: sequences.count, positions: T, channels: C, heads: heads, causal: causal)
         Linear.biasGradient(dbias: sums.qkvBias, dout: dqkv, batch: rows, outputs: 3 * C)
         Linear.inputGradient(dinp: dln1, dout: dqkv, weight: parameters(block.qkv.weight), batch: rows, inputs: C, outputs: 3 * C)
         LayerNorm.backward(dinp: dinp + first * C, dweight: sums.ln1Weight, dbias: sums.ln1Bias, dout: dln1, inp: a.input + first * C,
