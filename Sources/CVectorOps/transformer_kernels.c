@@ -57,8 +57,8 @@ DLION_INLINE float lane_sum_in_order(const vf *v) {
     return sum;
 }
 
-/// The largest lane, as a tree of halves (a NaN lane may or may not win: the caller's NaN
-/// propagates through its own arithmetic).
+/// The largest lane, as a tree of halves: the same value in any order, since a maximum is
+/// exact (a NaN lane may or may not win: the caller's NaN propagates through its own arithmetic).
 DLION_INLINE float lane_max(const vf *v) {
     vf8 eight = __builtin_elementwise_max((*v).lo, (*v).hi);
     vf4 four = __builtin_elementwise_max(eight.lo, eight.hi);
@@ -214,8 +214,7 @@ void dlion_softmax(float *out, const float *x, size_t visible, size_t count) {
         load(&v, x + i);
         largest = __builtin_elementwise_max(largest, v);
     }
-    float shift = largest[0];
-    for (size_t lane = 1; lane < LANES; lane++) shift = shift > largest[lane] ? shift : largest[lane];
+    float shift = lane_max(&largest);
     for (; i < visible; i++) shift = shift > x[i] ? shift : x[i];
     float inverse = 1.0f / dlion_exp_shifted(out, x, shift, visible);
     for (i = 0; i + LANES <= visible; i += LANES) {
