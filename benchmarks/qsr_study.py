@@ -41,11 +41,6 @@ LOCAL = Method("Local AdamW", ("--optimizer", "local-adamw"), **ADAMW)
 CONSTANT_BASE = Method(f"Local AdamW, H = {H_BASE}", (*LOCAL.flags, "--sync-rule", "constant", "--h-base", str(H_BASE)), **ADAMW)
 
 
-def steps_per_run(epochs, ranks):
-    """dlion-train's step count: Fashion-MNIST's 60 000 images in 32 rows per rank, per epoch."""
-    return epochs * (60_000 // (32 * ranks))
-
-
 def rate(step, peak, warmup, total):
     """dlion-train's cosine schedule to 0 (LearningRateSchedule.cosine), in float64."""
     if step < warmup:
@@ -121,7 +116,7 @@ def plot(rows, path):
     import matplotlib.pyplot as plt
     figure, axis = plt.subplots(figsize=(9, 5))
     for index, row in enumerate(rows.values()):
-        axis.errorbar(row.mean("synchronizations"), row.accuracy, yerr=row.spread, marker="osD^v<>p"[index % 8],
+        axis.errorbar(row.mean("synchronizations"), row.value, yerr=row.spread, marker="osD^v<>p"[index % 8],
                       capsize=3, linestyle="none", label=row.method.name)
     axis.set_xscale("log")
     axis.set_xlabel("synchronizations in the run (log scale)")
@@ -148,8 +143,9 @@ def main():
         sys.exit(f"the tuning seed {args.tune_seed} is among the reported seeds")
     experiments.build()
     started = time.time()
-    runs = Runs(ROOT / "benchmarks/qsr-results.json", args.fresh, args.epochs, None)
-    total = steps_per_run(args.epochs, args.ranks)
+    budget = experiments.Budget(epochs=args.epochs)
+    runs = Runs(ROOT / "benchmarks/qsr-results.json", args.fresh, budget)
+    total = budget.steps_at(args.ranks)
 
     global_factor, global_sweep = tune(runs, DATA_PARALLEL, args)
     local_factor, local_sweep = tune(runs, CONSTANT_BASE, args)
@@ -225,7 +221,7 @@ def report(rows, claims, args, total, peak, global_factor, local_factor, global_
              "| method | seeds | test accuracy (%) | synchronizations | bytes sent per rank | communication (s) | wall (s) |",
              "|---|---|---|---|---|---|---|"]
     for row in rows.values():
-        lines.append(f"| {row.method.name} | {len(row.runs)} | {row.accuracy:.2f} ± {row.spread:.2f} | "
+        lines.append(f"| {row.method.name} | {len(row.runs)} | {row.value:.2f} ± {row.spread:.2f} | "
                      f"{row.mean('synchronizations'):.0f} | {row.mean('bytes_sent_per_rank') / 2**20:.0f} MiB | "
                      f"{row.mean('communication_seconds'):.1f} | {row.mean('wall_seconds'):.0f} |")
     lines += ["", "![test accuracy against synchronizations](qsr-study.png)", "", "### The QSR paper's claims, checked", ""]

@@ -3,7 +3,7 @@
 # Safe to run again; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(libopenmpi-dev openmpi-bin libopenblas-dev libblas-dev dataset-fashion-mnist fortunes pkg-config zlib1g-dev iproute2)
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev libblas-dev dataset-fashion-mnist fortunes pkg-config zlib1g-dev iproute2 python3)
 
 if ! command -v swift >/dev/null 2>&1; then
     echo "setup: no 'swift' on PATH; install a Swift 6 toolchain (https://www.swift.org/install/linux/) first" >&2

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs the unit tests, the multi-rank
 # conformance suite at 1, 2, 3, 4, 5, 8 and 16 ranks, the example package under mpirun,
-# end-to-end checks of dlion-train, and multi-host checks on an emulated cluster.
+# the benchmark scripts' logic, end-to-end checks of dlion-train, and multi-host checks on an
+# emulated cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,10 @@ echo "== example package (links Collectives and Training from outside, runs unde
 ci/mpirun -np 4 examples/.build/release/collectives-example
 ci/mpirun -np 4 examples/.build/release/lion-example
 
+echo "== the experiment scripts' verdicts, sweeps and cache keys (benchmarks/test_experiments.py)"
+scripts=0
+(cd benchmarks && python3 -m unittest test_experiments) || scripts=$?
+
 echo "== dlion-train end to end"
 cli=0
 ci/cli-checks.sh || cli=$?
@@ -45,4 +50,4 @@ ci/cluster-checks.sh || cluster=$?
 
 echo "== done in $(( $(date +%s) - start )) s"
 echo "conformance: $passed passed, $failed failed"
-[[ $failed -eq 0 && $cli -eq 0 && $cluster -eq 0 ]]
+[[ $failed -eq 0 && $scripts -eq 0 && $cli -eq 0 && $cluster -eq 0 ]]
