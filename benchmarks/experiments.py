@@ -22,7 +22,9 @@ count where a majority vote has no ties, only the tie-policy ablation: the contr
 verdicts at the even counts. The GPT runs 2 Mi training characters over all ranks (--gpt-tokens:
 the same data at every rank count, about one pass over the text) at 4, 8 and 16 ranks
 (--gpt-ranks), with the same methods; D-Lion's first claim there is "within 0.02 nats per
-character of the better global method" (--gpt-within), the MLP's "within 1 point".
+character of the better global method" (--gpt-within), the MLP's "within 1 point". A third study,
+gpt-long, runs that claim's three methods with 4× the characters at 16 ranks (--gpt-long-ranks),
+to see whether a verdict of the short budget holds in a longer one.
 
 Writes benchmarks/RESULTS.md (each study's table as mean ± standard deviation over seeds; each
 claim of the papers with a paired 95 % interval, Student t over the seeds, of the difference that
@@ -30,12 +32,12 @@ decides it, and a verdict: "holds", "does not hold" or "not resolved at this noi
 QSR.md, from qsr_study.py, as its QSR section) and the plots accuracy-vs-bits.png and
 gpt-loss-vs-bits.png (matplotlib):
 
-    benchmarks/with-matplotlib.sh benchmarks/experiments.py    # both studies, about 3.5 hours from nothing
+    benchmarks/with-matplotlib.sh benchmarks/experiments.py    # every study, about 3.5 hours from nothing
 
-Finished runs are kept in benchmarks/results.json (MLP) and gpt-results.json, keyed by the code
-version and every flag of the run, so an interrupted comparison resumes where it stopped and a
-changed one never reuses stale runs (--fresh starts over; --studies runs one study's missing
-runs). benchmarks/results-discussion.md, written by a person after reading a run, is appended
+Finished runs are kept in benchmarks/results.json (MLP), gpt-results.json and
+gpt-long-results.json, keyed by the code version and every flag of the run, so an interrupted
+comparison resumes where it stopped and a changed one never reuses stale runs (--fresh starts
+over; --studies runs only the named studies' missing runs). benchmarks/results-discussion.md, written by a person after reading a run, is appended
 to RESULTS.md.
 """
 import argparse
@@ -326,7 +328,7 @@ class Study:
     lr_factors: tuple
     budget: Budget
     cache: str
-    plot: str
+    plot: str  # the file of its plot of quality against bits, or None for a study of one rank count
 
 
 def best_global(row):
@@ -357,12 +359,13 @@ def claims(rows, ranks, study):
         mean, half = paired_interval(a, b)
         return mean, half, f"{interval_text(mean, half, metric)} {metric.unit} over {seeds(a, b)} seeds"
 
-    best = best_global(row)
-    mean, half, text = difference(mavo, best)
-    within = "1 point" if metric is ACCURACY and study.within == 1 else f"{study.within:g} {metric.unit}"
-    lines.append(f"- **{ranks} ranks — D-Lion (MaVo) within {within} of the better global method, at ~1/30 of its bytes:** "
-                 f"{better_verdict(mean, half, study.within, metric)}. MaVo − {best.method.name}: {text}; "
-                 f"{best.mean('bytes_sent_per_rank') / mavo.mean('bytes_sent_per_rank'):.1f}× fewer bytes.")
+    if "Global AdamW" in row and "Global Lion" in row:
+        best = best_global(row)
+        mean, half, text = difference(mavo, best)
+        within = "1 point" if metric is ACCURACY and study.within == 1 else f"{study.within:g} {metric.unit}"
+        lines.append(f"- **{ranks} ranks — D-Lion (MaVo) within {within} of the better global method, at ~1/30 of its bytes:** "
+                     f"{better_verdict(mean, half, study.within, metric)}. MaVo − {best.method.name}: {text}; "
+                     f"{best.mean('bytes_sent_per_rank') / mavo.mean('bytes_sent_per_rank'):.1f}× fewer bytes.")
     for name in ["TernGrad", "GradDrop", *DGC_ROWS]:
         if name not in row:
             continue
@@ -378,6 +381,8 @@ def claims(rows, ranks, study):
                 if other.mean("dgc_steady_steps") > 0 else " (all of it in the warm-up)"
         lines.append(f"- **{ranks} ranks — D-Lion (MaVo) {metric.better} than {name} with fewer bits:** {verdict}. "
                      f"MaVo − {name}: {text}; {mavo.up:.3g} against {other.up:.3g} bits sent per parameter per step{steady}.")
+    if not {"Local AdamW, QSR", "Local AdamW, H = 4", "Global AdamW"} <= set(row):
+        return lines + tie_ablation(row, ranks, metric)
     qsr, constant, adamw = row["Local AdamW, QSR"], row["Local AdamW, H = 4"], row["Global AdamW"]
     mean, half, text = difference(qsr, constant)
     fewer = qsr.mean("synchronizations") < constant.mean("synchronizations")
@@ -396,6 +401,8 @@ def claims(rows, ranks, study):
 
 def tie_ablation(row, ranks, metric):
     """sign(Σ) = 0 on ties against a random tie-break; at an odd rank count there are no ties."""
+    if not set(TIE_ABLATION) <= set(row):
+        return []
     zero, random = row["D-Lion (MaVo), ties → 0"], row["D-Lion (MaVo)"]
     mean, half = paired_interval(zero, random)
     if mean == 0 and half == 0:
@@ -502,11 +509,11 @@ def section(study, rows, args):
                      f"{metric.text(row.value)} ± {metric.text(row.spread)} | {row.up:.3g} | {row.down:.3g} | "
                      f"{row.mean('bytes_sent_per_rank') / 2**20:.1f} MiB | {row.mean('synchronizations'):.0f} | "
                      f"{row.mean('wall_seconds'):.0f} |")
-    lines += ["", f"![{metric.label} against bits per parameter per step]({study.plot})", "",
-              "## The claims, checked" if study.name == "mlp" else f"### The claims on the {study.name.upper()}, checked", ""]
+    lines += ["", f"![{metric.label} against bits per parameter per step]({study.plot})" if study.plot else "", "",
+              "## The claims, checked" if study.name == "mlp" else "### The claims, checked", ""]
     for ranks in every_ranks:
         lines += claims(rows, ranks, study)
-    lines += ["", ("## Appendix: the learning-rate sweep" if study.name == "mlp" else "### Its learning-rate sweep")
+    lines += ["", ("## Appendix: the learning-rate sweep" if study.name == "mlp" else "### The learning-rate sweep")
               + f" (seed {args.tune_seed}, {metric.label.replace(' (', ', ').rstrip(')')})", "",
               "| method | ranks | " + " | ".join(f"η × {f:.3g}" for f in grid) + " |",
               "|---|---|" + "---|" * len(grid)]
@@ -565,16 +572,28 @@ def studies(args):
                      lr_factors=tuple(args.gpt_lr_factors),
                      budget=Budget(tokens=args.gpt_tokens, steps=args.steps), cache="gpt-results.json",
                      plot="gpt-loss-vs-bits.png"),
+        "gpt-long": Study("gpt-long", "The GPT for 4× as long: D-Lion against the global methods",
+                          "The same GPT and protocol, with 4× the training characters, for the methods of D-Lion's "
+                          "first claim only",
+                          ("--model", "gpt"), LOSS, within=args.gpt_within, close_margin=args.gpt_close_margin,
+                          methods=("Global AdamW", "Global Lion", "D-Lion (MaVo)"), ranks=tuple(args.gpt_long_ranks),
+                          control_ranks=(), lr_factors=tuple(args.gpt_lr_factors),
+                          budget=Budget(tokens=4 * args.gpt_tokens, steps=args.steps), cache="gpt-long-results.json",
+                          plot=None),
     }
+
+
+STUDIES = ["mlp", "gpt", "gpt-long"]
 
 
 def command_line():
     """experiments.py's flags."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--studies", nargs="+", choices=["mlp", "gpt"], default=["mlp", "gpt"],
-                        help="run only these studies' missing runs (RESULTS.md needs both)")
+    parser.add_argument("--studies", nargs="+", choices=STUDIES, default=STUDIES,
+                        help="run only these studies' missing runs (RESULTS.md needs them all)")
     parser.add_argument("--ranks", type=int, nargs="+", default=[4, 8], help="the MLP's rank counts")
     parser.add_argument("--gpt-ranks", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--gpt-long-ranks", type=int, nargs="+", default=[16], help="the 4×-budget GPT study's")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="the seeds the table reports")
     parser.add_argument("--close-seeds", type=int, nargs="*", default=[4, 5], help="added to both rows of a close claim")
     parser.add_argument("--close-margin", type=float, default=0.5,
@@ -605,16 +624,18 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     build()
     started = time.time()
-    chosen = [study for name, study in studies(args).items() if name in args.studies]
+    every = studies(args)
+    chosen = [study for name, study in every.items() if name in args.studies]
     sections = [(study, compare(study, args)) for study in chosen]
-    if args.methods or len(chosen) < 2:
-        print("ran the chosen runs; RESULTS.md needs every method of both studies", file=sys.stderr)
+    if args.methods or len(chosen) < len(every):
+        print("ran the chosen runs; RESULTS.md needs every method of every study", file=sys.stderr)
         return
     hours = sum(summary["elapsed_seconds"] for _, rows in sections for row in rows.values()
                 for summary in [*row.sweep.values(), *row.runs]) / 3600
     (args.out / "RESULTS.md").write_text(report([(study, section(study, rows, args)) for study, rows in sections], args, started, hours))
     for study, rows in sections:
-        plot(rows, study, args.out / study.plot)
+        if study.plot:
+            plot(rows, study, args.out / study.plot)
     print(f"wrote {args.out / 'RESULTS.md'} and the plots", file=sys.stderr)
 
 
