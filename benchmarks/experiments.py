@@ -147,7 +147,7 @@ class Metric:
     def rank(self, summary):
         """A sort key, larger for a better run, a diverged one the worst."""
         value = self.value(summary)
-        return -math.inf if value is None else value if self.higher_is_better else -value
+        return -math.inf if value is None else self.oriented(value)
 
     def oriented(self, difference):
         """a − b as "how much better a is": the difference itself, or its negative for a loss."""
@@ -448,16 +448,14 @@ def tune(runs, method, ranks, study, args):
     """The sweep of `method` on the tuning seed over the study's factors, widened by ×3 past an
     edge of the grid while the best factor is on that edge (at most --widen times each way), so
     the chosen learning rate is bracketed; returns the sweep and its best factor."""
-    factors = list(study.lr_factors)
-    sweep = {f: runs.get(method, f, ranks, args.tune_seed) for f in factors}
-    for _ in range(args.widen):
-        best = max(factors, key=lambda f: study.metric.rank(sweep[f]))
-        if best not in (factors[0], factors[-1]) or sweep[best].get("diverged"):
+    sweep = {f: runs.get(method, f, ranks, args.tune_seed) for f in study.lr_factors}
+    for widened in range(args.widen + 1):
+        best, grid = max(sweep, key=lambda f: study.metric.rank(sweep[f])), sorted(sweep)
+        if widened == args.widen or best not in (grid[0], grid[-1]) or sweep[best].get("diverged"):
             break
-        factor = best * 3 if best == factors[-1] else best / 3
-        factors = sorted([*factors, factor])
+        factor = best * 3 if best == grid[-1] else best / 3
         sweep[factor] = runs.get(method, factor, ranks, args.tune_seed)
-    return {f: sweep[f] for f in sorted(sweep)}, max(sweep, key=lambda f: study.metric.rank(sweep[f]))
+    return {f: sweep[f] for f in grid}, best
 
 
 def compare(study, args):
