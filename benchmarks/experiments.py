@@ -507,8 +507,9 @@ def section(study, rows, args):
                      f"{metric.text(row.value)} ± {metric.text(row.spread)} | {row.up:.3g} | {row.down:.3g} | "
                      f"{row.mean('bytes_sent_per_rank') / 2**20:.1f} MiB | {row.mean('synchronizations'):.0f} | "
                      f"{row.mean('wall_seconds'):.0f} |")
-    lines += ["", f"![{metric.label} against bits per parameter per step]({study.plot})" if study.plot else "", "",
-              "## The claims, checked" if study.name == "mlp" else "### The claims, checked", ""]
+    if study.plot:
+        lines += ["", f"![{metric.label} against bits per parameter per step]({study.plot})"]
+    lines += ["", "## The claims, checked" if study.name == "mlp" else "### The claims, checked", ""]
     for ranks in every_ranks:
         lines += claims(rows, ranks, study)
     lines += ["", ("## Appendix: the learning-rate sweep" if study.name == "mlp" else "### The learning-rate sweep")
