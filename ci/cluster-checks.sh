@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Multi-host checks on an emulated cluster (benchmarks/cluster/cluster.sh): 2 hosts x 2 ranks
-# joined by 1 Gbit/s TCP links. The conformance suite passes across hosts, training ends byte
-# for byte as on one host, and a bad launch (too many ranks, an unreachable host, different
+# joined by 1 Gbit/s TCP links. The conformance suite passes across hosts, training (with the
+# node-aware exchange there) ends byte for byte as on one host, and a bad launch (too many ranks, an unreachable host, different
 # builds or flags on the hosts, a rank killed on one host, Ctrl-C) fails within seconds with
 # no rank and no namespace left behind. Skipped, with the reason, where network namespaces
 # cannot be created.
@@ -23,10 +23,14 @@ steps="--synthetic --steps 40 --log-interval 20 --eval-interval 20 --checkpoint-
 
 expect "conformance at 2 hosts x 2 ranks" zero ", 0 failed" $two -np 4 .build/release/mpi-conformance
 
-# Every collective's result is independent of the transport, so training is too.
+# Every collective's result is independent of the transport and of the exchange's shape, so
+# training is too: across 2 hosts Distributed Lion's exchange is node-aware (its timeline has
+# the node count's spans), on one host flat, and the checkpoints are the same bytes.
 same_as_one_host() {
     ci/mpirun -np 4 $train $steps --checkpoint-dir "$work/one" >"$work/one.log" 2>&1 || { tail -5 "$work/one.log"; return 1; }
-    $two -np 4 $train $steps --checkpoint-dir "$work/two" >"$work/two.log" 2>&1 || { tail -5 "$work/two.log"; return 1; }
+    $two -np 4 $train $steps --checkpoint-dir "$work/two" --trace "$work/two.json" >"$work/two.log" 2>&1 \
+        || { tail -5 "$work/two.log"; return 1; }
+    grep -q '"name":"count"' "$work/two.json" || { echo "the 2-host run's exchange was not node-aware"; return 1; }
     for file in "$work"/one/step-00000040/*; do
         cmp "$file" "$work/two/step-00000040/$(basename "$file")" || return 1
     done

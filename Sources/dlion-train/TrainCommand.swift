@@ -68,6 +68,16 @@ enum ZeroSignChoice: String, ExpressibleByArgument, CaseIterable {
     var policy: ZeroSignPolicy { self == .random ? .random : .positive }
 }
 
+/// How Distributed Lion's votes travel between nodes (``ExchangeShape``).
+enum ExchangeChoice: String, ExpressibleByArgument, CaseIterable {
+    /// Every rank with every rank.
+    case flat
+    /// The ranks of a node count their votes together first (flat on one node, or with one rank per node).
+    case nodeAware = "node-aware"
+
+    var shape: ExchangeShape { self == .flat ? .flat : .nodeAware() }
+}
+
 /// The learning-rate schedules.
 enum ScheduleChoice: String, ExpressibleByArgument, CaseIterable {
     case cosine, constant
@@ -225,6 +235,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Distributed Lion: send each bucket of votes as soon as backward has produced its gradients, instead of after the whole backward pass (the same parameters either way, bit for bit).")
     var overlap = true
 
+    @Option(help: "Distributed Lion: how votes travel between nodes: node-aware (the ranks of a node count their votes together, then exchange the counts with the other nodes: about half the bytes off each node at 4 ranks a node; flat on one node or with one rank per node) or flat (every rank with every rank). The same parameters either way, bit for bit.")
+    var exchange: ExchangeChoice = .nodeAware
+
     @Option(help: "Distributed Lion with --overlap: parameters per bucket, each sent as soon as backward has produced it (at least 64). Fewer, larger buckets cost fewer collective calls; smaller ones start sending sooner.")
     var bucketLength = 1 << 20
 
@@ -327,14 +340,14 @@ struct TrainCommand: ParsableCommand {
          ("--terngrad-exchange", terngradExchange?.rawValue ?? "default"), ("--terngrad-clip", terngradClip.map { "\($0)" } ?? "default"),
          ("--warmup-steps", "\(warmupSteps)"), ("--schedule", schedule.rawValue), ("--seed", "\(seed)"),
          ("--synthetic", "\(synthetic)"), ("--eval-interval", "\(evalInterval)"), ("--log-interval", "\(logInterval)"),
-         ("--profile", "\(profile)"), ("--trace", trace == nil ? "off" : "on"), ("--overlap", "\(overlap)"), ("--bucket-length", "\(bucketLength)"), ("--gradient-block", "\(gradientBlock)")]
+         ("--profile", "\(profile)"), ("--trace", trace == nil ? "off" : "on"), ("--overlap", "\(overlap)"), ("--exchange", exchange.rawValue), ("--bucket-length", "\(bucketLength)"), ("--gradient-block", "\(gradientBlock)")]
     }
 
     /// What a checkpoint must have been saved with to be resumed by this run: the settings
     /// every rank shares, less those that only change what is reported.
     var checkpointConfiguration: [String: String] {
         var configuration: [String: String] = [:]
-        for (name, value) in settingsEveryRankShares where !["--eval-interval", "--log-interval", "--profile", "--trace", "--overlap", "--bucket-length"].contains(name) {
+        for (name, value) in settingsEveryRankShares where !["--eval-interval", "--log-interval", "--profile", "--trace", "--overlap", "--exchange", "--bucket-length"].contains(name) {
             configuration[name] = value
         }
         return configuration

@@ -186,11 +186,11 @@ struct OptimizerFactory {
         case .dlionMavo:
             return try DistributedLion(count: count, communicator: communicator, reduction: .majorityVote(options.tiePolicy.policy),
                                        zeroPolicy: options.zeroSign.policy, hyperparameters: lion, seed: options.seed,
-                                       bucketLength: options.bucketLength)
+                                       bucketLength: options.bucketLength, exchangeShape: options.exchange.shape)
         case .dlionAvg:
             return try DistributedLion(count: count, communicator: communicator, reduction: .average,
                                        zeroPolicy: options.zeroSign.policy, hyperparameters: lion, seed: options.seed,
-                                       bucketLength: options.bucketLength)
+                                       bucketLength: options.bucketLength, exchangeShape: options.exchange.shape)
         case .globalLion: return DataParallel(try Lion(count: count, hyperparameters: lion), communicator: communicator)
         case .globalAdamw: return DataParallel(try AdamW(count: count, hyperparameters: adamw), communicator: communicator)
         case .localAdamw:

@@ -71,6 +71,44 @@ import Testing
         }
     }
 
+    /// The node-aware exchange's two levels: each node of `perNode` ranks counts its rows,
+    /// then the vote from those counts equals the vote of all the rows at once, for every
+    /// reduction, tie-breaks included.
+    @Test func votingFromNodeCountsEqualsVotingAllRows() async {
+        let shapes = zip(Gen.int(in: 1...4), Gen.int(in: 1...5), Gen.int(in: 1...200), Gen.uint64(in: 0...UInt64.max))
+        await propertyCheck(input: shapes) { (perNode: Int, nodes: Int, chunkWords: Int, seed: UInt64) in
+            let ranks = perNode * nodes
+            for reduction in [SignReduction.majorityVote(.randomTieBreak), .majorityVote(.zero), .average, .ternaryAverage] {
+                let rowsPerRank = reduction.inputPlanes
+                let rows = Self.rows(ranks: ranks * rowsPerRank, chunkWords: chunkWords, seed: seed)
+                let direct = Self.vote(rows, ranks: ranks, chunkWords: chunkWords, reduction)
+                // Node h's rows are h·perNode ..< (h+1)·perNode, its count in `localPlanes` planes.
+                let localPlanes = reduction.countPlanes(ranks: perNode * rowsPerRank)
+                let counting: SignReduction = rowsPerRank == 2 ? .ternaryAverage : .average
+                var counts = [UInt64](repeating: 0, count: nodes * localPlanes * chunkWords)
+                var result = [UInt64](repeating: 0, count: direct.count)
+                rows.withUnsafeBufferPointer { rows in
+                    counts.withUnsafeMutableBufferPointer { counts in
+                        for node in 0..<nodes {
+                            VoteKernel.vote(counts: rows.baseAddress! + node * perNode * rowsPerRank * chunkWords,
+                                            sources: perNode * rowsPerRank, planesPerSource: 1, ranks: perNode,
+                                            chunkWords: chunkWords, reduction: counting, tieKey: 0, firstWord: 0,
+                                            into: counts.baseAddress! + node * localPlanes * chunkWords)
+                        }
+                    }
+                }
+                counts.withUnsafeBufferPointer { counts in
+                    result.withUnsafeMutableBufferPointer { out in
+                        VoteKernel.vote(counts: counts.baseAddress!, sources: nodes, planesPerSource: localPlanes, ranks: ranks,
+                                        chunkWords: chunkWords, reduction: reduction, tieKey: 5, firstWord: 0,
+                                        into: out.baseAddress!)
+                    }
+                }
+                #expect(result == direct, "\(reduction), \(nodes) nodes of \(perNode)")
+            }
+        }
+    }
+
     @Test func majorityOfPackedVectors() {
         let votes = [[Float(1), -1, 1], [1, 1, -1], [-1, -1, 1]].map { PackedSigns(signsOf: $0) }
         #expect(PackedSigns.majority(of: votes).unpacked() == [1, -1, 1])

@@ -17,6 +17,15 @@ struct OverlappedSignAllreduceChecks {
                 }
             }
         }
+        // Node-aware: nodes of the smallest size above 1 that divides the ranks, and nodes as MPI sees them.
+        let ranksPerNode = (2...max(2, n)).first { n % $0 == 0 } ?? 1
+        for shape in [ExchangeShape.nodeAware(ranksPerNode: ranksPerNode), .nodeAware()] {
+            for length in [1, 64 * n * 3 + 17, 100_003] {
+                for reduction in reductions {
+                    check(length: length, reduction: reduction, bucketLength: 64 * n * 5, shape: shape)
+                }
+            }
+        }
         checkFusedLion()
         checkBadInput()
         checkArgumentsThatChangeAfterAgreeing()
@@ -25,20 +34,29 @@ struct OverlappedSignAllreduceChecks {
     /// The source's values are written only inside `fill`, piece by piece from the end, as a
     /// backward pass writes gradients; before that the buffer holds NaN, so a bucket packed
     /// before it was declared ready would vote differently.
-    func check(length: Int, reduction: SignReduction, bucketLength: Int) {
-        let call = "overlapped sign allreduce \(reduction) bucket \(bucketLength)"
+    ///
+    /// With a node-aware `shape`, the overlapped call is node-aware and the plain one flat:
+    /// the same results still, and the bytes of a plain call of the same shape.
+    func check(length: Int, reduction: SignReduction, bucketLength: Int, shape: ExchangeShape = .flat) {
+        let call = "overlapped sign allreduce \(reduction) bucket \(bucketLength)\(shape == .flat ? "" : " \(shape)")"
         harness.run(call, size: length) {
             let values = SignAllreduceChecks(harness: harness).input(rank: world.rank, length: length,
                                                                       zeros: reduction == .ternaryAverage)
             let plainComm = try world.duplicate(), overlappedComm = try world.duplicate()
             let plain = SignAllreduce(communicator: plainComm, reduction: reduction, seed: 42, segmentLength: bucketLength)
-            let overlapped = SignAllreduce(communicator: overlappedComm, reduction: reduction, seed: 42, bucketLength: bucketLength)
+            let overlapped = SignAllreduce(communicator: overlappedComm, reduction: reduction, seed: 42, bucketLength: bucketLength,
+                                           shape: shape)
+            // The bytes to expect: a plain call's of the overlapped one's shape (the same groups made the same way).
+            let sameShapeComm = shape == .flat ? plainComm : try world.duplicate()
+            let sameShape = shape == .flat ? plain
+                : SignAllreduce(communicator: sameShapeComm, reduction: reduction, seed: 42, segmentLength: bucketLength, shape: shape)
             var expected = [Float](repeating: 0, count: length), result = [Float](repeating: 0, count: length)
             var source = [Float](repeating: .nan, count: length)
             for round in 0..<2 {  // the second call reuses the buffers and draws new coins
                 _ = try values.withUnsafeBufferPointer { input in
                     try expected.withUnsafeMutableBufferPointer { try plain.allreduce(FloatSource(input), into: FloatSink($0)) }
                 }
+                if shape != .flat { _ = try sameShape.allreduce(signsOf: values) }
                 source.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
                 let returned = try source.withUnsafeMutableBufferPointer { filled in
                     try result.withUnsafeMutableBufferPointer { output in
@@ -51,8 +69,9 @@ struct OverlappedSignAllreduceChecks {
                 harness.expect(returned && differing == 0, "\(call) call \(round + 1) equals the plain call", size: length,
                                "returned \(returned), \(differing) coordinates differ")
             }
-            harness.expect(overlappedComm.traffic == plainComm.traffic, "\(call) bytes as the plain call's", size: length,
-                           "\(overlappedComm.traffic) vs \(plainComm.traffic)")
+            harness.expect(overlappedComm.traffic == sameShapeComm.traffic,
+                           "\(call) bytes as the plain call's", size: length,
+                           "\(overlappedComm.traffic) vs \(sameShapeComm.traffic)")
         }
     }
 

@@ -31,6 +31,7 @@ do {
     MPILayerChecks(harness: harness).runAll()
     BadInputChecks(harness: harness).runAll()
     SignAllreduceChecks(harness: harness).runAll()
+    NodeAwareSignAllreduceChecks(harness: harness, signs: SignAllreduceChecks(harness: harness)).runAll()
     OverlappedSignAllreduceChecks(harness: harness).runAll()
     CompressedAllgatherChecks(harness: harness).runAll()
     TrainingChecks(harness: harness).runAll()

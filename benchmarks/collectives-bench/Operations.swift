@@ -9,6 +9,10 @@ enum Operation: String, CaseIterable {
     case majority = "sign-majority"
     /// The same with the cross-rank argument check off: its difference is the check's cost.
     case majorityUnchecked = "sign-majority-unchecked"
+    /// The sign allreduce, majority vote, node-aware: the ranks of a node count their votes
+    /// together before anything leaves the node (`ExchangeShape.nodeAware()`, nodes as MPI
+    /// sees them).
+    case majorityNodeAware = "sign-majority-node-aware"
     /// The sign allreduce, average.
     case average = "sign-average"
     /// The sign allreduce, ternary average (two bits out, ⌈log2(2N+1)⌉ back: TernGrad's sum).
@@ -41,6 +45,9 @@ final class PreparedOperation {
         case .majority, .majorityUnchecked:
             signs = SignAllreduce(communicator: communicator, reduction: .majorityVote, segmentLength: segmentLength)
             communicator.verifiesArguments = operation == .majority
+        case .majorityNodeAware:
+            signs = SignAllreduce(communicator: communicator, reduction: .majorityVote, segmentLength: segmentLength,
+                                  shape: .nodeAware())
         case .average:
             signs = SignAllreduce(communicator: communicator, reduction: .average, segmentLength: segmentLength)
         case .ternaryAverage:
@@ -58,7 +65,7 @@ final class PreparedOperation {
             try input.withUnsafeBufferPointer { send in
                 try output.withUnsafeMutableBufferPointer { try communicator.allreduce(send, into: $0, operation: .sum) }
             }
-        case .majority, .majorityUnchecked, .average, .ternaryAverage:
+        case .majority, .majorityUnchecked, .majorityNodeAware, .average, .ternaryAverage:
             try input.withUnsafeBufferPointer { send in
                 try output.withUnsafeMutableBufferPointer { try signs!.allreduce(signsOf: send, into: $0) }
             }

@@ -74,10 +74,15 @@ extension SignAllreduce {
             let fits = agreement.problem == nil && shape == OverlapShape(count: count, nonFinite: nonFinite)
             calls &+= 1
             let plan = self.plan(count: shape.count, length: bucketLength)
-            let gatherer = try gatherCommunicator()
-            defer { communicator.absorbTraffic(of: gatherer) }
-            let pipeline = BucketPipeline(allreduce: self, plan: plan, workspace: bucketWorkspace(for: plan), gatherer: gatherer,
-                                          pack: fits ? pack : nil)
+            let pipeline: BucketExchange
+            if let groups = try nodeGroups() {
+                pipeline = NodeAwareBucketPipeline(allreduce: self, plan: plan, workspace: bucketWorkspace(for: plan),
+                                                   groups: groups, pack: fits ? pack : nil)
+            } else {
+                pipeline = BucketPipeline(allreduce: self, plan: plan, workspace: bucketWorkspace(for: plan),
+                                          gatherer: try gatherCommunicator(), pack: fits ? pack : nil)
+            }
+            defer { absorbHelperTraffic() }
             try pipeline.exchange(fill: fill)
             let checksFinite = shape.nonFinite == .skip && !plan.segments.isEmpty
             let applies = try checksAfterwards
@@ -104,6 +109,30 @@ extension SignAllreduce {
         } catch {
             agreedOverlapShape = nil
             throw error
+        }
+    }
+
+    /// Packs `segment`'s words of the source into `send` (the whole packed vector), or
+    /// zeros them where `pack` is `nil` (a rank whose arguments do not fit the agreed shape);
+    /// returns whether the values packed were finite.
+    func packBucket(_ segment: SegmentPlan.Segment, _ pack: Pack?, plan: SegmentPlan, into send: MessageBuffer<UInt64>) -> Bool {
+        let words = segment.firstWord ..< segment.firstWord + segment.paddedWords
+        let base = send.storage.baseAddress!
+        guard let pack else {
+            for plane in 0..<plan.inputPlanes {
+                (base + plane * plan.paddedWords + words.lowerBound).update(repeating: 0, count: words.count)
+            }
+            return true
+        }
+        return communicator.timeline.span("pack", .optimizer) { self.pack(pack, words: base, plan: plan, wordRange: words) }
+    }
+
+    /// Moves the bytes counted on the helper communicators (the gatherer, the node groups')
+    /// to ``communicator``'s counters.
+    func absorbHelperTraffic() {
+        if let gatherer = gatherCommunicatorStorage { communicator.absorbTraffic(of: gatherer) }
+        if case let groups?? = nodeGroupsStorage {
+            for helper in groups.communicators { communicator.absorbTraffic(of: helper) }
         }
     }
 
@@ -153,8 +182,20 @@ struct OverlapShape: Equatable {
     let nonFinite: NonFiniteInput
 }
 
+/// One overlapped call's exchange of buckets, in whichever shape: started as `fill` declares
+/// them final, then drained; the sink written by ``finish(unpack:)``.
+protocol BucketExchange: AnyObject {
+    /// Whether every value packed so far was finite.
+    var finite: Bool { get }
+    /// Runs `fill`, starting buckets as it declares them final, then starts the rest and
+    /// carries every bucket up to its last message.
+    func exchange(fill: ((Int) throws -> Void) throws -> Void) throws
+    /// Waits for every bucket's last message and, with `unpack`, decodes each into the sink.
+    func finish(unpack: SignAllreduce.Unpack?) throws
+}
+
 /// One overlapped call's exchange: which buckets are packed, exchanged, voted, gathered.
-private final class BucketPipeline {
+private final class BucketPipeline: BucketExchange {
     let allreduce: SignAllreduce
     let plan: SegmentPlan
     let workspace: BucketWorkspace
@@ -215,18 +256,9 @@ private final class BucketPipeline {
     /// Packs and starts every bucket not yet started that lies wholly at or past `firstFinal`.
     func start(from firstFinal: Int) throws {
         let communicator = allreduce.communicator
-        let send = workspace.send.storage.baseAddress!
         while nextToStart >= 0, plan.segments[nextToStart].firstWord * 64 >= firstFinal {
             let segment = plan.segments[nextToStart]
-            let words = segment.firstWord ..< segment.firstWord + segment.paddedWords
-            if let pack {
-                let packedFinite = communicator.timeline.span("pack", .optimizer) {
-                    allreduce.pack(pack, words: send, plan: plan, wordRange: words)
-                }
-                finite = finite && packedFinite
-            } else {
-                for plane in 0..<plan.inputPlanes { (send + plane * plan.paddedWords + words.lowerBound).update(repeating: 0, count: words.count) }
-            }
+            finite = allreduce.packBucket(segment, pack, plan: plan, into: workspace.send) && finite
             try alltoalls[nextToStart].start(
                 communicator.startAlltoall(workspace.send, from: segment.firstWord, planes: plan.inputPlanes,
                                            planeStride: plan.paddedWords, into: workspace.received[nextToStart],
@@ -256,7 +288,7 @@ private final class BucketPipeline {
 
 /// A slot for a ``Request`` that may or may not be in flight (a request cannot be copied,
 /// so it cannot sit in an array itself).
-private final class InFlight {
+final class InFlight {
     private var request: Request?
 
     func start(_ request: consuming Request) { self.request = consume request }

@@ -44,6 +44,9 @@ public final class SignAllreduce {
     /// (``allreduce(_:into:nonFinite:whileFilling:)``): each bucket starts its exchange as
     /// soon as its coordinates are final.
     public let bucketLength: Int
+    /// How the exchange is laid over the nodes (``ExchangeShape/flat`` by default), in the
+    /// plain and the overlapped form alike.
+    public let shape: ExchangeShape
 
     /// Calls so far: with ``seed``, it keys each call's coin flips. Set it only to restore the
     /// state of a saved run (every rank to the same value).
@@ -57,6 +60,11 @@ public final class SignAllreduce {
     var gatherCommunicatorStorage: Communicator?
     /// What the ranks last agreed the overlapped form exchanges (`nil`: agree at the next call).
     var agreedOverlapShape: OverlapShape?
+    /// The node-aware exchange's groups once made: `.some(nil)` when ``shape`` came out flat.
+    var nodeGroupsStorage: NodeGroups??
+    /// The node-aware exchange's own buffers, plain and overlapped.
+    var nodeWorkspaceStorage: NodeWorkspace?
+    var nodeBucketWorkspaceStorage: NodeBucketWorkspace?
 
     /// A sign allreduce on `communicator`.
     ///
@@ -66,15 +74,17 @@ public final class SignAllreduce {
     ///   - seed: makes the coin flips reproducible; pass the same seed on every rank.
     ///   - segmentLength: coordinates per pipelined segment (default 2²² = 4 Mi).
     ///   - bucketLength: coordinates per bucket of the overlapped form (default 2¹⁸ = 256 Ki).
+    ///   - shape: flat (default) or node-aware; the same result either way.
     public init(communicator: Communicator, reduction: SignReduction = .majorityVote,
                 zeroPolicy: ZeroSignPolicy = .random, seed: UInt64 = 0, segmentLength: Int = 1 << 22,
-                bucketLength: Int = 1 << 18) {
+                bucketLength: Int = 1 << 18, shape: ExchangeShape = .flat) {
         self.communicator = communicator
         self.reduction = reduction
         self.zeroPolicy = zeroPolicy
         self.seed = seed
         self.segmentLength = segmentLength
         self.bucketLength = bucketLength
+        self.shape = shape
     }
 
     /// Combines the signs of `source` across ranks and writes the result to `sink`.
@@ -151,7 +161,11 @@ public final class SignAllreduce {
                 packAll(pack, words: workspace.send.storage.baseAddress!, plan: plan)
             }
             if nonFinite == .skip, try !communicator.holdsOnEveryRank(finite) { return false }
-            try exchange(plan, unpack: unpack, workspace: workspace)
+            if let groups = try nodeGroups() {
+                try nodeAwareExchange(plan, unpack: unpack, workspace: workspace, groups: groups)
+            } else {
+                try exchange(plan, unpack: unpack, workspace: workspace)
+            }
             return true
         }
     }
@@ -168,6 +182,8 @@ public final class SignAllreduce {
             problem = "the source has \(count) coordinates but the sink has \(sinkCount); they must match"
         } else if length < 64 {
             problem = "\(overlapped ? "bucketLength" : "segmentLength") \(length) is below one 64-coordinate word"
+        } else if case .nodeAware(let ranksPerNode?) = shape, ranksPerNode < 1 || communicator.size % ranksPerNode != 0 {
+            problem = "ranksPerNode \(ranksPerNode) does not divide the \(communicator.size) ranks into nodes"
         } else {
             problem = nil
         }
@@ -177,16 +193,20 @@ public final class SignAllreduce {
             AgreedValue(name: "overlapped with the source's computation (0 no, 1 yes)", value: overlapped ? 1 : 0),
             AgreedValue(name: overlapped ? "bucket length" : "segment length", value: length),
             AgreedValue(name: "non-finite policy (1 vote, 2 skip)", value: nonFinite.code),
+            AgreedValue(name: "exchange shape (0 flat, -1 node-aware by node, R node-aware with R ranks per node)",
+                        value: shape.code),
         ])
     }
 
     /// The bytes one call sends from each rank (and receives at each rank) for `count`
     /// coordinates, padding included; with `nonFinite: .skip`, the verdict's 4-byte allreduce
-    /// too (2·(N−1)/N·4 bytes by the ring convention).
+    /// too (2·(N−1)/N·4 bytes by the ring convention). The node-aware shape's bytes (within
+    /// and across nodes) once its first call has made its groups; before, the flat shape's.
     public func bytesPerRank(count: Int, nonFinite: NonFiniteInput = .vote) -> Int {
         let ranks = communicator.size
         let plan = self.plan(count: count)
         let verdict = nonFinite == .skip && !plan.segments.isEmpty ? 2 * (ranks - 1) * 4 / ranks : 0
+        if case let groups?? = nodeGroupsStorage { return nodeAwareBytesPerRank(plan, groups) + verdict }
         return plan.bytesPerRank + verdict
     }
 

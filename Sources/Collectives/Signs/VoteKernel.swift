@@ -18,8 +18,19 @@ enum VoteKernel {
     static func vote(rows: UnsafePointer<UInt64>, ranks: Int, chunkWords: Int, reduction: SignReduction,
                      tieKey: UInt64, firstWord: Int, into result: UnsafeMutablePointer<UInt64>) {
         // A ternary input's two rows per rank, positive and not negative, count to Σ sign + N.
-        let rowCount = ranks * reduction.inputPlanes
-        let planes = reduction.countPlanes(ranks: rowCount)
+        vote(counts: rows, sources: ranks * reduction.inputPlanes, planesPerSource: 1, ranks: ranks, chunkWords: chunkWords,
+             reduction: reduction, tieKey: tieKey, firstWord: firstWord, into: result)
+    }
+
+    /// Votes `chunkWords` words from partial counts: `sources` counts of `planesPerSource`
+    /// bit planes each (plane p of source s, worth 2^p votes, starts at
+    /// `rows + (s * planesPerSource + p) * chunkWords`), which add up to the votes of `ranks`
+    /// ranks. With one plane per source this is ``vote(rows:ranks:chunkWords:reduction:tieKey:firstWord:into:)``;
+    /// the node-aware exchange passes each node's count of its ranks' votes. The same counts
+    /// give the same result planes, tie-breaks included, however they were split.
+    static func vote(counts rows: UnsafePointer<UInt64>, sources: Int, planesPerSource: Int, ranks: Int, chunkWords: Int,
+                     reduction: SignReduction, tieKey: UInt64, firstWord: Int, into result: UnsafeMutablePointer<UInt64>) {
+        let planes = reduction.countPlanes(ranks: ranks * reduction.inputPlanes)
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (planes + 3) * blockWords) { scratch in
             let counter = scratch.baseAddress!
             let carry = counter + planes * blockWords
@@ -27,8 +38,8 @@ enum VoteKernel {
             let equal = above + blockWords
             for blockStart in stride(from: 0, to: chunkWords, by: blockWords) {
                 let width = min(blockWords, chunkWords - blockStart)
-                count(rows: rows + blockStart, rowCount: rowCount, rowStride: chunkWords, width: width,
-                      planes: planes, counter: counter, carry: carry)
+                count(rows: rows + blockStart, rowCount: sources * planesPerSource, rowPlanes: planesPerSource,
+                      rowStride: chunkWords, width: width, planes: planes, counter: counter, carry: carry)
                 let output = result + blockStart
                 switch reduction {
                 case .majorityVote(let ties):
@@ -52,14 +63,15 @@ enum VoteKernel {
         }
     }
 
-    /// Adds the rows' bits for `width` words into `planes` zeroed counter planes.
+    /// Adds the rows' bits for `width` words into `planes` zeroed counter planes; row r is
+    /// worth 2^(r mod `rowPlanes`) (plane r mod `rowPlanes` of a multi-plane count).
     @inline(__always)
-    private static func count(rows: UnsafePointer<UInt64>, rowCount: Int, rowStride: Int, width: Int, planes: Int,
-                              counter: UnsafeMutablePointer<UInt64>, carry: UnsafeMutablePointer<UInt64>) {
+    private static func count(rows: UnsafePointer<UInt64>, rowCount: Int, rowPlanes: Int, rowStride: Int, width: Int,
+                              planes: Int, counter: UnsafeMutablePointer<UInt64>, carry: UnsafeMutablePointer<UInt64>) {
         counter.update(repeating: 0, count: planes * blockWords)
         for row in 0..<rowCount {
             carry.update(from: rows + row * rowStride, count: width)
-            for plane in 0..<planes {
+            for plane in row % rowPlanes..<planes {
                 let bits = counter + plane * blockWords
                 for word in 0..<width {
                     let next = bits[word] & carry[word]

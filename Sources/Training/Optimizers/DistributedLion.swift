@@ -33,15 +33,16 @@ public final class DistributedLion: OverlappingOptimizer {
     /// update direction is exactly zero votes as `zeroPolicy` says. `seed` makes coin flips
     /// for exact zeros and ties reproducible. An overlapped step
     /// (``step(_:learningRate:computingGradients:)``) sends votes in buckets of `bucketLength`
-    /// parameters (``SignAllreduce/bucketLength``). Throws when the momentum would not fit in
-    /// memory.
+    /// parameters (``SignAllreduce/bucketLength``). `exchangeShape` lays the exchange over the
+    /// nodes (``ExchangeShape``; the same parameters either way). Throws when the momentum
+    /// would not fit in memory.
     public init(count: Int, communicator: Communicator, reduction: SignReduction = .majorityVote,
                 zeroPolicy: ZeroSignPolicy = .random, hyperparameters: LionHyperparameters = LionHyperparameters(),
-                seed: UInt64 = 0, bucketLength: Int = 1 << 18) throws {
+                seed: UInt64 = 0, bucketLength: Int = 1 << 18, exchangeShape: ExchangeShape = .flat) throws {
         self.hyperparameters = hyperparameters
         self.momentum = try StateBuffer.allocate(["momentum"], count: count)[0]
         self.signs = SignAllreduce(communicator: communicator, reduction: reduction, zeroPolicy: zeroPolicy, seed: seed,
-                                   bucketLength: bucketLength)
+                                   bucketLength: bucketLength, shape: exchangeShape)
         switch reduction {
         case .average: name = "dlion-avg"
         case .ternaryAverage: name = "dlion-avg-ternary"
