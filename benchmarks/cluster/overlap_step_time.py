@@ -95,6 +95,7 @@ def main():
              f"`python3 benchmarks/cluster/overlap_step_time.py --hosts {args.hosts} --slots {args.slots} "
              f"--rates {slow} {baseline} --steps {args.steps} --rounds {args.rounds}"
              + (f" --vary {args.vary}" if args.vary != "overlap" else "")
+             + (f" --section {args.section}" if args.section != "overlap" else "")
              + (f" --train-flags='{extra.strip()}'" if extra else "")
              + (f" --mpirun-flags='{' '.join(args.mpirun_flags)}'" if args.mpirun_flags else "") + "`.", "",
              f"| link | {args.vary} | step ms (median) | optimizer ms of it | rounds (ms) | vs the same on " + baseline + " links |",
