@@ -255,29 +255,16 @@ final class NodeAwareBucketPipeline: BucketExchange {
         try advance(blocking: true)
     }
 
-    func finish(unpack: SignAllreduce.Unpack?) throws {
-        let decoding = allreduce.decoding(plan)
-        for index in plan.segments.indices.reversed() {
-            try gatheredWithin[index].wait(on: groups.nodeGatherer)
-            if let unpack {
-                allreduce.unpack(plan.segments[index], gathered: workspace.gathered[index].storage.baseAddress!, plan: plan,
-                                 decoding: decoding, unpack)
-            }
-        }
+    func startFirstMessage(_ index: Int) throws {
+        let segment = plan.segments[index]
+        try withinNode[index].start(
+            groups.node.startAlltoall(workspace.send, from: segment.firstWord, planes: plan.inputPlanes,
+                                      planeStride: plan.paddedWords, into: workspace.received[index],
+                                      chunk: groups.nodes * segment.chunkWords, agreeing: nil))
     }
 
-    /// Packs and starts, within the node, every bucket not yet started that lies wholly at or
-    /// past `firstFinal`.
-    private func start(from firstFinal: Int) throws {
-        while nextToStart >= 0, plan.segments[nextToStart].firstWord * 64 >= firstFinal {
-            let segment = plan.segments[nextToStart]
-            finite = allreduce.packBucket(segment, pack, plan: plan, into: workspace.send) && finite
-            try withinNode[nextToStart].start(
-                groups.node.startAlltoall(workspace.send, from: segment.firstWord, planes: plan.inputPlanes,
-                                          planeStride: plan.paddedWords, into: workspace.received[nextToStart],
-                                          chunk: groups.nodes * segment.chunkWords, agreeing: nil))
-            nextToStart -= 1
-        }
+    func lastMessage(_ index: Int) -> (slot: InFlight, communicator: Communicator) {
+        (gatheredWithin[index], groups.nodeGatherer)
     }
 
     /// Moves every started bucket on through its messages, in bucket order within each kind;

@@ -183,15 +183,52 @@ struct OverlapShape: Equatable {
 }
 
 /// One overlapped call's exchange of buckets, in whichever shape: started as `fill` declares
-/// them final, then drained; the sink written by ``finish(unpack:)``.
+/// them final, then drained; the sink written by ``finish(unpack:)``. A shape says how a
+/// bucket's first message starts and which is its last; packing, starting in order and
+/// unpacking are the same for every shape.
 protocol BucketExchange: AnyObject {
+    var allreduce: SignAllreduce { get }
+    var plan: SegmentPlan { get }
+    var workspace: BucketWorkspace { get }
+    /// Packs this rank's source; `nil` when its arguments do not fit the agreed shape, and it
+    /// sends zeros.
+    var pack: SignAllreduce.Pack? { get }
+    /// The next bucket to pack and start (buckets go from the last to the first; −1: all started).
+    var nextToStart: Int { get set }
     /// Whether every value packed so far was finite.
-    var finite: Bool { get }
+    var finite: Bool { get set }
     /// Runs `fill`, starting buckets as it declares them final, then starts the rest and
     /// carries every bucket up to its last message.
     func exchange(fill: ((Int) throws -> Void) throws -> Void) throws
+    /// Starts bucket `index`'s first message, its words packed into `workspace.send`.
+    func startFirstMessage(_ index: Int) throws
+    /// Bucket `index`'s last message, the one that brings every rank's results, and the
+    /// communicator it travels on.
+    func lastMessage(_ index: Int) -> (slot: InFlight, communicator: Communicator)
+}
+
+extension BucketExchange {
+    /// Packs and starts every bucket not yet started that lies wholly at or past `firstFinal`.
+    func start(from firstFinal: Int) throws {
+        while nextToStart >= 0, plan.segments[nextToStart].firstWord * 64 >= firstFinal {
+            finite = allreduce.packBucket(plan.segments[nextToStart], pack, plan: plan, into: workspace.send) && finite
+            try startFirstMessage(nextToStart)
+            nextToStart -= 1
+        }
+    }
+
     /// Waits for every bucket's last message and, with `unpack`, decodes each into the sink.
-    func finish(unpack: SignAllreduce.Unpack?) throws
+    func finish(unpack: SignAllreduce.Unpack?) throws {
+        let decoding = allreduce.decoding(plan)
+        for index in plan.segments.indices.reversed() {
+            let last = lastMessage(index)
+            try last.slot.wait(on: last.communicator)
+            if let unpack {
+                allreduce.unpack(plan.segments[index], gathered: workspace.gathered[index].storage.baseAddress!, plan: plan,
+                                 decoding: decoding, unpack)
+            }
+        }
+    }
 }
 
 /// One overlapped call's exchange: which buckets are packed, exchanged, voted, gathered.
@@ -200,17 +237,13 @@ private final class BucketPipeline: BucketExchange {
     let plan: SegmentPlan
     let workspace: BucketWorkspace
     let gatherer: Communicator
-    /// Packs this rank's source; `nil` when its arguments do not fit the agreed shape, and it
-    /// sends zeros.
     let pack: SignAllreduce.Pack?
     /// Per bucket, its alltoall, then its allgather, while in flight.
     var alltoalls: [InFlight]
     var gathers: [InFlight]
-    /// The next bucket to pack and start (buckets go from the last to the first; −1: all started).
     var nextToStart: Int
     /// The next bucket whose alltoall is to be voted on.
     var nextToVote: Int
-    /// Whether every value packed so far was finite.
     var finite = true
 
     init(allreduce: SignAllreduce, plan: SegmentPlan, workspace: BucketWorkspace, gatherer: Communicator,
@@ -241,31 +274,15 @@ private final class BucketPipeline: BucketExchange {
         }
     }
 
-    /// Waits for every allgather and, with `unpack`, decodes each into the sink.
-    func finish(unpack: SignAllreduce.Unpack?) throws {
-        let decoding = allreduce.decoding(plan)
-        for index in plan.segments.indices.reversed() {
-            try gathers[index].wait(on: gatherer)
-            if let unpack {
-                allreduce.unpack(plan.segments[index], gathered: workspace.gathered[index].storage.baseAddress!, plan: plan,
-                                 decoding: decoding, unpack)
-            }
-        }
+    func startFirstMessage(_ index: Int) throws {
+        let segment = plan.segments[index]
+        try alltoalls[index].start(
+            allreduce.communicator.startAlltoall(workspace.send, from: segment.firstWord, planes: plan.inputPlanes,
+                                                 planeStride: plan.paddedWords, into: workspace.received[index],
+                                                 chunk: segment.chunkWords, agreeing: nil))
     }
 
-    /// Packs and starts every bucket not yet started that lies wholly at or past `firstFinal`.
-    func start(from firstFinal: Int) throws {
-        let communicator = allreduce.communicator
-        while nextToStart >= 0, plan.segments[nextToStart].firstWord * 64 >= firstFinal {
-            let segment = plan.segments[nextToStart]
-            finite = allreduce.packBucket(segment, pack, plan: plan, into: workspace.send) && finite
-            try alltoalls[nextToStart].start(
-                communicator.startAlltoall(workspace.send, from: segment.firstWord, planes: plan.inputPlanes,
-                                           planeStride: plan.paddedWords, into: workspace.received[nextToStart],
-                                           chunk: segment.chunkWords, agreeing: nil))
-            nextToStart -= 1
-        }
-    }
+    func lastMessage(_ index: Int) -> (slot: InFlight, communicator: Communicator) { (gathers[index], gatherer) }
 
     /// Votes on, and starts gathering, every started bucket whose alltoall has completed, in
     /// the order they were started, without blocking.
