@@ -58,17 +58,17 @@ def main():
                     else:
                         torch.append(result[STEP])
                 print(f"# {model}, {threads} thread(s), run {run + 1}: dlion {dlion[-1]:.0f}, "
-                      f"PyTorch {torch[-1]:.0f} {result['unit']}", file=sys.stderr, flush=True)
+                      f"PyTorch {torch[-1]:.0f} {result['unit']}; dlion's step at {100 * ceiling_share[-1]:.1f} % of its GEMM ceiling", file=sys.stderr, flush=True)
             ratios = [a / b for a, b in zip(dlion, torch)]
             rows.append((model, threads, result["unit"], dlion, torch, ratios, ceiling_share))
 
     print(f"| model | threads | dlion, AdamW step | PyTorch, AdamW step | dlion / PyTorch (median of {args.runs}) | "
-          "paired ratios | Distributed Lion step / GEMM ceiling |")
+          "paired ratios | Distributed Lion step / GEMM ceiling, median (range) |")
     print("|---|---|---|---|---|---|---|")
     for model, threads, unit, dlion, torch, ratios, share in rows:
         print(f"| {model} | {threads} | {statistics.median(dlion):.0f} {unit} | {statistics.median(torch):.0f} {unit} | "
               f"**{statistics.median(dlion) / statistics.median(torch):.2f}×** | "
-              f"{', '.join(f'{r:.2f}' for r in ratios)} | {100 * statistics.median(share):.1f} % |")
+              f"{', '.join(f'{r:.2f}' for r in ratios)} | {100 * statistics.median(share):.1f} % ({100 * min(share):.1f}–{100 * max(share):.1f}) |")
 
 
 if __name__ == "__main__":
