@@ -66,21 +66,33 @@ DLION_INLINE float lane_max(const vf *v) {
     return two.x > two.y ? two.x : two.y;
 }
 
-/// max(x, 0) from the sign bit, in place; NaN stays NaN.
-DLION_INLINE void relu_lanes(vf *x) {
-    vi bits = __builtin_bit_cast(vi, *x);
-    *x = __builtin_bit_cast(vf, bits & ~(bits >> 31));
+/// Lanes of `v` where `take` is set (all ones) become `other`'s, by bits (so NaN stays NaN).
+DLION_INLINE void take_where(vf *v, const vi *take, const vf *other) {
+    *v = __builtin_bit_cast(vf, (__builtin_bit_cast(vi, *other) & *take) | (__builtin_bit_cast(vi, *v) & ~*take));
+}
+
+/// x where x ≥ low, else low, in place: one maximum whose NaN lanes keep x (`low > x` is false).
+DLION_INLINE void raise_to(vf *x, float low) {
+    const vf bound = low;
+    const vi raise = bound > *x;
+    take_where(x, &raise, &bound);
+}
+
+/// x where x ≤ high, else high, in place: one minimum whose NaN lanes keep x.
+DLION_INLINE void lower_to(vf *x, float high) {
+    const vf bound = high;
+    const vi lower = bound < *x;
+    take_where(x, &lower, &bound);
 }
 
 /// eˣ in place (Cephes' expf: x = n·ln 2 + r, a degree-6 polynomial in r, 2ⁿ built in the
-/// exponent bits), x clamped to [−87.3, 88.3] without compares, so that NaN propagates.
+/// exponent bits), x clamped to [−87.3, 88.3] so that 2ⁿ stays a normal float. A NaN or ±∞
+/// gives NaN, so that a diverging run's non-finite values propagate.
 DLION_INLINE void exp_lanes(vf *v) {
-    vf below = -87.3f - *v;
-    relu_lanes(&below);
-    vf x = *v + below;
-    vf above = x - 88.3f;
-    relu_lanes(&above);
-    x -= above;
+    vf x = *v;
+    raise_to(&x, -87.3f);
+    lower_to(&x, 88.3f);
+    x += *v - *v;  // +0 where v is finite, NaN where it is not
     const vf magic = 12582912.0f;  // 1.5·2²³: adding it rounds to an integer in the low bits
     vf shifted = x * 1.44269504f + magic;
     vf n = shifted - magic;
@@ -184,17 +196,36 @@ void dlion_gelu_backward_rows(float *dinp, const float *inp, const float *dout, 
     }
 }
 
+/// One whole group of a softmax row, from `p`: into the running maximum.
+DLION_INLINE void max_group(vf *largest, const float *p) {
+    vf v;
+    load(&v, p);
+    *largest = __builtin_elementwise_max(*largest, v);
+}
+
+/// One whole group of a softmax row: out = e^(x − shift), added to the running total.
+DLION_INLINE void exp_group(float *out, const float *x, float shift, vf *total) {
+    vf v;
+    load(&v, x);
+    v -= shift;
+    exp_lanes(&v);
+    *total += v;
+    store(out, &v);
+}
+
+/// One whole group of a softmax row, in place: times the reciprocal of the row's total.
+DLION_INLINE void scale_group(float *p, float inverse) {
+    vf v;
+    load(&v, p);
+    v *= inverse;
+    store(p, &v);
+}
+
 DLION_CLONES
 float dlion_exp_shifted(float *out, const float *x, float shift, size_t count) {
     vf total = 0.0f, e;
     size_t i = 0;
-    for (; i + LANES <= count; i += LANES) {
-        load(&e, x + i);
-        e -= shift;
-        exp_lanes(&e);
-        store(out + i, &e);
-        total += e;
-    }
+    for (; i + LANES <= count; i += LANES) exp_group(out + i, x + i, shift, &total);
     float sum = lane_sum_in_order(&total);
     if (i < count) {
         load_part(&e, x + i, count - i);
@@ -210,18 +241,11 @@ DLION_CLONES
 void dlion_softmax(float *out, const float *x, size_t visible, size_t count) {
     vf largest = x[0], v;
     size_t i = 0;
-    for (; i + LANES <= visible; i += LANES) {
-        load(&v, x + i);
-        largest = __builtin_elementwise_max(largest, v);
-    }
+    for (; i + LANES <= visible; i += LANES) max_group(&largest, x + i);
     float shift = lane_max(&largest);
     for (; i < visible; i++) shift = shift > x[i] ? shift : x[i];
     float inverse = 1.0f / dlion_exp_shifted(out, x, shift, visible);
-    for (i = 0; i + LANES <= visible; i += LANES) {
-        load(&v, out + i);
-        v *= inverse;
-        store(out + i, &v);
-    }
+    for (i = 0; i + LANES <= visible; i += LANES) scale_group(out + i, inverse);
     for (; i < visible; i++) out[i] *= inverse;
     for (i = visible; i < count; i++) out[i] = 0.0f;
 }
@@ -229,8 +253,8 @@ void dlion_softmax(float *out, const float *x, size_t visible, size_t count) {
 /// Lanes below `valid` keep their value and the rest take `other`'s, by bits (so NaN stays).
 DLION_INLINE void select_below(vf *v, const vf *other, size_t valid) {
     const vi index = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    vi keep = index < (int)valid;
-    *v = __builtin_bit_cast(vf, (__builtin_bit_cast(vi, *v) & keep) | (__builtin_bit_cast(vi, *other) & ~keep));
+    const vi past = index >= (int)valid;
+    take_where(v, &past, other);
 }
 
 /// Lanes below `valid` keep their value and the rest become `fill`.
@@ -259,76 +283,134 @@ DLION_INLINE void store_group(float *p, const vf *v, size_t valid, size_t room) 
     store(p, &merged);
 }
 
-DLION_CLONES
-void dlion_attention_softmax(float *att, size_t positions, int causal) {
-    const size_t T = positions;
-    for (size_t t = 0; t < T; t++) {
-        float *row = att + t * T;
-        const size_t visible = causal ? t + 1 : T;
-        const size_t groups = (visible + LANES - 1) / LANES, last = (groups - 1) * LANES;
-        const size_t room = (T - t) * T - last, inRow = T - last < LANES ? T - last : LANES;
-        vf v, largest = -INFINITY;
-        for (size_t c = 0; c < last; c += LANES) { load(&v, row + c); largest = __builtin_elementwise_max(largest, v); }
-        load_group(&v, row + last, visible - last, room, -INFINITY);
-        largest = __builtin_elementwise_max(largest, v);
-        const float shift = lane_max(&largest);
-        vf total = 0.0f;
-        for (size_t c = 0; c < last; c += LANES) {
-            load(&v, row + c);
-            v -= shift;
-            exp_lanes(&v);
-            total += v;
-            store(row + c, &v);
-        }
-        load_group(&v, row + last, visible - last, room, 0.0f);
-        v -= shift;
+/// How many softmax rows are computed side by side: their dependency chains (maximum, then
+/// exponentials, sum and reciprocal) overlap. Measured on AVX-512 at 49 positions: 3 rows
+/// 1.7× as fast as one at a time, 2 rows 1.35×, 4 rows (spilling registers) 1.27×.
+#define SOFTMAX_ROWS 3
+
+/// The softmax of `count` (1…SOFTMAX_ROWS) consecutive rows of a T × T attention matrix from
+/// row `first`, in place, each row's arithmetic exactly as if it were alone: per lane, the
+/// same groups in the same order. Each pass takes the groups that every row has whole side
+/// by side, then each row's own.
+DLION_INLINE void attention_softmax_rows(float *att, size_t T, size_t first, size_t count, int causal) {
+    float *row[SOFTMAX_ROWS], shift[SOFTMAX_ROWS], inverse[SOFTMAX_ROWS];
+    size_t visible[SOFTMAX_ROWS], last[SOFTMAX_ROWS], room[SOFTMAX_ROWS], common = T;
+    vf largest[SOFTMAX_ROWS], total[SOFTMAX_ROWS], v;
+    for (size_t r = 0; r < count; r++) {
+        const size_t t = first + r;
+        row[r] = att + t * T;
+        visible[r] = causal ? t + 1 : T;
+        last[r] = (visible[r] - 1) / LANES * LANES;  // where the row's last (maybe partial) group starts
+        room[r] = (T - t) * T - last[r];
+        largest[r] = -INFINITY;
+        total[r] = 0.0f;
+        if (last[r] < common) common = last[r];
+    }
+    for (size_t c = 0; c < common; c += LANES)
+        for (size_t r = 0; r < count; r++) max_group(&largest[r], row[r] + c);
+    for (size_t r = 0; r < count; r++) {
+        for (size_t c = common; c < last[r]; c += LANES) max_group(&largest[r], row[r] + c);
+        load_group(&v, row[r] + last[r], visible[r] - last[r], room[r], -INFINITY);
+        largest[r] = __builtin_elementwise_max(largest[r], v);
+        shift[r] = lane_max(&largest[r]);
+    }
+    for (size_t c = 0; c < common; c += LANES)
+        for (size_t r = 0; r < count; r++) exp_group(row[r] + c, row[r] + c, shift[r], &total[r]);
+    for (size_t r = 0; r < count; r++) {
+        for (size_t c = common; c < last[r]; c += LANES) exp_group(row[r] + c, row[r] + c, shift[r], &total[r]);
+        // The last group reaches into the next row when the row has room: store_group writes
+        // those floats back as they are now.
+        const size_t valid = visible[r] - last[r], inRow = T - last[r] < LANES ? T - last[r] : LANES;
+        load_group(&v, row[r] + last[r], valid, room[r], 0.0f);
+        v -= shift[r];
         exp_lanes(&v);
-        keep_below(&v, visible - last, 0.0f);
-        total += v;
-        const float inverse = 1.0f / lane_sum(&total);
-        v *= inverse;
-        keep_below(&v, visible - last, 0.0f);  // again: a NaN row's inverse is NaN, its hidden part still 0
-        store_group(row + last, &v, inRow, room);
-        for (size_t c = 0; c < last; c += LANES) {
-            load(&v, row + c);
-            v *= inverse;
-            store(row + c, &v);
-        }
-        for (size_t c = last + LANES; c < T; c++) row[c] = 0.0f;
+        keep_below(&v, valid, 0.0f);
+        total[r] += v;
+        inverse[r] = 1.0f / lane_sum(&total[r]);
+        v *= inverse[r];
+        keep_below(&v, valid, 0.0f);  // again: a NaN row's inverse is NaN, its hidden part still 0
+        store_group(row[r] + last[r], &v, inRow, room[r]);
+    }
+    for (size_t c = 0; c < common; c += LANES)
+        for (size_t r = 0; r < count; r++) scale_group(row[r] + c, inverse[r]);
+    for (size_t r = 0; r < count; r++) {
+        for (size_t c = common; c < last[r]; c += LANES) scale_group(row[r] + c, inverse[r]);
+        for (size_t c = last[r] + LANES; c < T; c++) row[r][c] = 0.0f;
     }
 }
 
-/// d[i] = a[i] · (d[i] − Σⱼ a[j]·d[j]) for the `count` floats of one row: a softmax's
-/// backward, in place, from its output `a` and the gradient `d` at its output.
-DLION_INLINE void softmax_backward_row(float *d, const float *a, size_t count) {
-    vf dot = 0.0f, x, y;
-    size_t i = 0;
-    for (; i + LANES <= count; i += LANES) {
-        load(&x, a + i);
-        load(&y, d + i);
-        dot += x * y;
+DLION_CLONES
+void dlion_attention_softmax(float *att, size_t positions, int causal) {
+    size_t t = 0;
+    for (; t + SOFTMAX_ROWS <= positions; t += SOFTMAX_ROWS) attention_softmax_rows(att, positions, t, SOFTMAX_ROWS, causal);
+    if (t < positions) attention_softmax_rows(att, positions, t, positions - t, causal);
+}
+
+/// One whole group of a softmax backward row: a·d into the running dot product.
+DLION_INLINE void dot_group(vf *dot, const float *a, const float *d) {
+    vf x, y;
+    load(&x, a);
+    load(&y, d);
+    *dot += x * y;
+}
+
+/// One whole group of a softmax backward row, in place: d = a · (d − dot).
+DLION_INLINE void gradient_group(float *d, const float *a, float dot) {
+    vf x, y;
+    load(&x, a);
+    load(&y, d);
+    y = x * (y - dot);
+    store(d, &y);
+}
+
+/// d[i] = a[i] · (d[i] − Σⱼ a[j]·d[j]) for the first `count[r]` floats of each of `rows`
+/// (1…SOFTMAX_ROWS) rows of T floats from `d` and `a`: a softmax's backward, in place, from
+/// its output `a` and the gradient `d` at its output. The rows side by side, as in
+/// attention_softmax_rows, each one's arithmetic as if it were alone.
+DLION_INLINE void softmax_backward_rows(float *d, const float *a, size_t T, const size_t *count, size_t rows) {
+    size_t whole[SOFTMAX_ROWS], common = T;
+    float total[SOFTMAX_ROWS];
+    vf dot[SOFTMAX_ROWS];
+    for (size_t r = 0; r < rows; r++) {
+        whole[r] = count[r] / LANES * LANES;
+        dot[r] = 0.0f;
+        if (whole[r] < common) common = whole[r];
     }
-    float total = lane_sum(&dot);
-    for (size_t tail = i; tail < count; tail++) total += a[tail] * d[tail];
-    for (i = 0; i + LANES <= count; i += LANES) {
-        load(&x, a + i);
-        load(&y, d + i);
-        y = x * (y - total);
-        store(d + i, &y);
+    for (size_t i = 0; i < common; i += LANES)
+        for (size_t r = 0; r < rows; r++) dot_group(&dot[r], a + r * T + i, d + r * T + i);
+    for (size_t r = 0; r < rows; r++) {
+        const float *ar = a + r * T, *dr = d + r * T;
+        for (size_t i = common; i < whole[r]; i += LANES) dot_group(&dot[r], ar + i, dr + i);
+        total[r] = lane_sum(&dot[r]);
+        for (size_t i = whole[r]; i < count[r]; i++) total[r] += ar[i] * dr[i];
     }
-    for (; i < count; i++) d[i] = a[i] * (d[i] - total);
+    for (size_t i = 0; i < common; i += LANES)
+        for (size_t r = 0; r < rows; r++) gradient_group(d + r * T + i, a + r * T + i, total[r]);
+    for (size_t r = 0; r < rows; r++) {
+        const float *ar = a + r * T;
+        float *dr = d + r * T;
+        for (size_t i = common; i < whole[r]; i += LANES) gradient_group(dr + i, ar + i, total[r]);
+        for (size_t i = whole[r]; i < count[r]; i++) dr[i] = ar[i] * (dr[i] - total[r]);
+    }
+}
+
+/// Rows `first…first + rows − 1` of dlion_attention_softmax_backward.
+DLION_INLINE void attention_softmax_backward_rows(float *d, const float *att, size_t T, size_t first, size_t rows, int causal) {
+    size_t counted[SOFTMAX_ROWS];
+    for (size_t r = 0; r < rows; r++) {
+        // Whole groups past the visible values where the row has room: their weights are 0.
+        const size_t visible = causal ? first + r + 1 : T, groups = (visible + LANES - 1) / LANES * LANES;
+        counted[r] = groups < T ? groups : T;
+    }
+    softmax_backward_rows(d + first * T, att + first * T, T, counted, rows);
+    for (size_t r = 0; r < rows; r++) memset(d + (first + r) * T + counted[r], 0, (T - counted[r]) * sizeof(float));
 }
 
 DLION_CLONES
 void dlion_attention_softmax_backward(float *d, const float *att, size_t positions, int causal) {
-    const size_t T = positions;
-    for (size_t t = 0; t < T; t++) {
-        // Whole groups past the visible values where the row has room: their weights are 0.
-        const size_t visible = causal ? t + 1 : T, groups = (visible + LANES - 1) / LANES * LANES;
-        const size_t counted = groups < T ? groups : T;
-        softmax_backward_row(d + t * T, att + t * T, counted);
-        memset(d + t * T + counted, 0, (T - counted) * sizeof(float));
-    }
+    size_t t = 0;
+    for (; t + SOFTMAX_ROWS <= positions; t += SOFTMAX_ROWS) attention_softmax_backward_rows(d, att, positions, t, SOFTMAX_ROWS, causal);
+    if (t < positions) attention_softmax_backward_rows(d, att, positions, t, positions - t, causal);
 }
 
 DLION_CLONES

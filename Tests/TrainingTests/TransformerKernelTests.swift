@@ -57,6 +57,22 @@ import Testing
         #expect(inPlace == out)
     }
 
+    /// Finite inputs far past the clamps: exp's clamp must not cancel them to 0 (e⁰ = 1).
+    @Test func hugeFiniteInputsStayInTheirLimits() {
+        var e = [Float](repeating: .nan, count: 4)
+        _ = dlion_exp_shifted(&e, [-1e30, -1e10, 1e10, 1e30], 0, 4)
+        #expect(e[0] < 1e-37 && e[1] < 1e-37 && e[2] > 1e38 && e[3] > 1e38, "exp of ±1e10, ±1e30: \(e)")
+        var row: [Float] = [1e30, 0, 1, 2]
+        dlion_softmax(&row, row, 4, 4)
+        #expect(row[0] == 1 && row[1...].allSatisfy { $0 < 1e-37 }, "softmax of a 1e30 gap: \(row)")
+        let x: [Float] = [-1e4, -1e3, 1e3, 1e4]
+        var gelu = x, derivative = x
+        GELU.forward(out: &gelu, inp: x, count: 4)
+        GELU.backward(dinp: &derivative, inp: x, dout: [1, 1, 1, 1], count: 4)
+        #expect(abs(gelu[0]) < 1e-30 && abs(gelu[1]) < 1e-30 && gelu[2] == 1e3 && gelu[3] == 1e4, "gelu: \(gelu)")
+        #expect(abs(derivative[0]) < 1e-20 && abs(derivative[1]) < 1e-20 && derivative[2] == 1 && derivative[3] == 1, "gelu′: \(derivative)")
+    }
+
     @Test func softmaxOfANaNIsNaN() {
         var x: [Float] = (0..<12).map(Float.init)
         x[9] = .nan
@@ -70,7 +86,7 @@ import Testing
         #expect(row[3] == 0 && abs(row[0] + row[1] + row[2] - 1) < 1e-6 && row[1] > row[0] && row[0] > row[2])
     }
 
-    @Test(arguments: [1, 5, 16, 17, 40, 64], [true, false])
+    @Test(arguments: [1, 2, 3, 5, 16, 17, 40, 48, 49, 64], [true, false])
     func attentionSoftmaxIsEachRowsSoftmax(positions T: Int, causal: Bool) {
         // Large scores, and garbage where a causal row hides them, which must not leak in.
         let scores: [Float] = (0..<T * T).map { 60 + Float(($0 * 29) % 31) / 2 + (causal && $0 % T > $0 / T ? 1e4 : 0) }
@@ -87,6 +103,31 @@ import Testing
         }
     }
 
+    /// The kernels compute rows side by side; each row's bits must not depend on its
+    /// neighbours or on its place among them. Row t is computed in a matrix whose other rows
+    /// hold other numbers, and without the causal mask one row further down (so that it sits
+    /// elsewhere in its group of rows).
+    @Test(arguments: [3, 17, 49, 64], [true, false])
+    func attentionSoftmaxRowsAreIndependentBitForBit(positions T: Int, causal: Bool) {
+        let scores: [Float] = (0..<T * T).map { Float(($0 * 29) % 31) / 3 - 5 }
+        let gradient: [Float] = (0..<T * T).map { Float(($0 * 17) % 13) / 5 - 1 }
+        var att = scores, d = gradient
+        dlion_attention_softmax(&att, T, causal ? 1 : 0)
+        dlion_attention_softmax_backward(&d, att, T, causal ? 1 : 0)
+        for t in 0..<T {
+            let row = t * T ..< (t + 1) * T, place = causal ? t : (t + 1) % T, there = place * T ..< (place + 1) * T
+            var alone = scores.map { $0 * 0.5 + 7 }
+            alone[there] = scores[row]
+            dlion_attention_softmax(&alone, T, causal ? 1 : 0)
+            #expect(Array(alone[there]) == Array(att[row]), "row \(t) of \(T): its softmax depends on the other rows")
+            var aloneAtt = att.map { $0 * 0.5 }, aloneGradient = gradient.map { 2 - $0 }
+            aloneAtt[there] = att[row]
+            aloneGradient[there] = gradient[row]
+            dlion_attention_softmax_backward(&aloneGradient, aloneAtt, T, causal ? 1 : 0)
+            #expect(Array(aloneGradient[there]) == Array(d[row]), "row \(t) of \(T): its backward depends on the other rows")
+        }
+    }
+
     @Test func attentionSoftmaxOfANaNIsNaNInItsRowOnly() {
         var att: [Float] = (0..<20 * 20).map { Float($0 % 7) }
         att[5 * 20 + 3] = .nan
@@ -95,7 +136,7 @@ import Testing
         #expect(att[0 ..< 5 * 20].allSatisfy(\.isFinite) && att[6 * 20 ..< 400].allSatisfy(\.isFinite))
     }
 
-    @Test(arguments: [1, 5, 16, 17, 40, 64], [true, false])
+    @Test(arguments: [1, 2, 3, 5, 16, 17, 40, 48, 49, 64], [true, false])
     func attentionSoftmaxBackwardMatchesFloat64(positions T: Int, causal: Bool) {
         let scores: [Float] = (0..<T * T).map { Float(($0 * 29) % 31) / 7 }
         var att = scores
